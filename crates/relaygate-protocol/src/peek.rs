@@ -1,0 +1,202 @@
+//! Reading and rewriting only what routing needs from a request body.
+//!
+//! A gateway that forwards a request to a channel of the same protocol needs the model name and
+//! the stream flag, and at most has to swap the model for a redirect target. Building a JSON tree
+//! for that costs several times a borrowed parse, so [`peek_request`] deserializes into a struct
+//! of two fields (serde skips the rest without allocating), and [`rewrite_model`] splices a new
+//! model string into the original bytes, leaving every other byte as the client sent it.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use serde::Deserialize;
+use serde::de::{self, IgnoredAny, MapAccess, Visitor};
+use serde_json::value::RawValue;
+
+use crate::Error;
+
+/// The routing fields of a request body.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RequestPeek {
+    /// The top-level `model` string, if present.
+    pub model: Option<String>,
+    /// Whether the body asks for a stream (`"stream": true`, or a truthy string such as `"true"`).
+    pub stream: bool,
+}
+
+#[derive(Deserialize)]
+struct PeekWire<'a> {
+    #[serde(borrow, default)]
+    model: Option<Cow<'a, str>>,
+    #[serde(default)]
+    stream: Option<StreamFlag>,
+}
+
+/// `stream` as clients actually send it: a bool, or a string some SDKs and scripts use.
+struct StreamFlag(bool);
+
+impl<'de> Deserialize<'de> for StreamFlag {
+    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = StreamFlag;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a boolean")
+            }
+            fn visit_bool<E: de::Error>(self, v: bool) -> Result<StreamFlag, E> {
+                Ok(StreamFlag(v))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<StreamFlag, E> {
+                let t = v.trim();
+                Ok(StreamFlag(["1", "true", "yes", "y", "on"].iter().any(|w| t.eq_ignore_ascii_case(w))))
+            }
+            fn visit_i64<E: de::Error>(self, _: i64) -> Result<StreamFlag, E> {
+                Ok(StreamFlag(false))
+            }
+            fn visit_u64<E: de::Error>(self, _: u64) -> Result<StreamFlag, E> {
+                Ok(StreamFlag(false))
+            }
+            fn visit_f64<E: de::Error>(self, _: f64) -> Result<StreamFlag, E> {
+                Ok(StreamFlag(false))
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<StreamFlag, E> {
+                Ok(StreamFlag(false))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<StreamFlag, A::Error> {
+                while m.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                Ok(StreamFlag(false))
+            }
+            fn visit_seq<A: de::SeqAccess<'de>>(self, mut s: A) -> Result<StreamFlag, A::Error> {
+                while s.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(StreamFlag(false))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+fn ensure_object(body: &[u8]) -> Result<(), Error> {
+    match body.iter().find(|b| !b.is_ascii_whitespace()) {
+        Some(b'{') => Ok(()),
+        Some(_) => Err(Error::NotAnObject),
+        None => Err(Error::InvalidJson("empty body".to_owned())),
+    }
+}
+
+/// Reads the model and stream flag from a JSON request body.
+///
+/// The whole body is validated as JSON, but nothing other than the two fields is materialised.
+pub fn peek_request(body: &[u8]) -> Result<RequestPeek, Error> {
+    ensure_object(body)?;
+    let wire: PeekWire<'_> =
+        serde_json::from_slice(body).map_err(|e| Error::InvalidJson(e.to_string()))?;
+    Ok(RequestPeek {
+        model: wire.model.map(Cow::into_owned),
+        stream: wire.stream.is_some_and(|s| s.0),
+    })
+}
+
+/// The byte range of the top-level `model` value (quotes included), if there is one.
+struct ModelSpan(Option<(usize, usize)>);
+
+struct SpanVisitor {
+    base: usize,
+}
+
+impl<'de> Visitor<'de> for SpanVisitor {
+    type Value = ModelSpan;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<ModelSpan, A::Error> {
+        let mut span = None;
+        while let Some(key) = m.next_key::<Cow<'de, str>>()? {
+            if key == "model" {
+                let raw: &'de RawValue = m.next_value()?;
+                let text = raw.get();
+                // The raw value borrows from the body, so its address locates it in the body.
+                let start = (text.as_ptr() as usize).wrapping_sub(self.base);
+                span = Some((start, start + text.len()));
+            } else {
+                m.next_value::<IgnoredAny>()?;
+            }
+        }
+        Ok(ModelSpan(span))
+    }
+}
+
+/// Returns `body` with its top-level `model` set to `model`; all other bytes are unchanged.
+///
+/// If the body has no `model` field, one is inserted as the first member.
+pub fn rewrite_model(body: &[u8], model: &str) -> Result<Vec<u8>, Error> {
+    ensure_object(body)?;
+    let base = body.as_ptr() as usize;
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let span = de::Deserializer::deserialize_map(&mut de, SpanVisitor { base })
+        .and_then(|s| de.end().map(|()| s))
+        .map_err(|e| Error::InvalidJson(e.to_string()))?;
+    let quoted = serde_json::to_string(model).map_err(|e| Error::InvalidJson(e.to_string()))?;
+    let mut out = Vec::with_capacity(body.len() + quoted.len());
+    match span.0 {
+        Some((start, end)) if start <= end && end <= body.len() => {
+            out.extend_from_slice(&body[..start]);
+            out.extend_from_slice(quoted.as_bytes());
+            out.extend_from_slice(&body[end..]);
+        }
+        _ => {
+            let open = body.iter().position(|&b| b == b'{').unwrap_or(0);
+            let rest = &body[open + 1..];
+            let empty = rest.iter().all(|b| b.is_ascii_whitespace() || *b == b'}');
+            out.extend_from_slice(&body[..=open]);
+            out.extend_from_slice(b"\"model\":");
+            out.extend_from_slice(quoted.as_bytes());
+            if !empty {
+                out.push(b',');
+            }
+            out.extend_from_slice(rest);
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn peeks_model_and_stream() {
+        let p = peek_request(br#"{"messages":[{"role":"user","content":"a\"b"}],"model":"claude-x","stream":true}"#).unwrap();
+        assert_eq!(p.model.as_deref(), Some("claude-x"));
+        assert!(p.stream);
+        let p = peek_request(br#"{"model":"m\u00e9","stream":"yes"}"#).unwrap();
+        assert_eq!(p.model.as_deref(), Some("mé"));
+        assert!(p.stream);
+        for body in [&br#"{"stream":1}"#[..], br#"{"stream":null}"#, br#"{"stream":"no"}"#, b"{}"] {
+            assert!(!peek_request(body).unwrap().stream, "{}", String::from_utf8_lossy(body));
+        }
+    }
+
+    #[test]
+    fn peek_rejects_non_objects_and_bad_json() {
+        assert_eq!(peek_request(b"[1]"), Err(Error::NotAnObject));
+        assert!(matches!(peek_request(b""), Err(Error::InvalidJson(_))));
+        assert!(matches!(peek_request(br#"{"model":"x""#), Err(Error::InvalidJson(_))));
+        assert!(matches!(peek_request(br#"{"model":3}"#), Err(Error::InvalidJson(_))));
+    }
+
+    #[test]
+    fn rewrite_keeps_every_other_byte() {
+        let body = br#"{ "a" : [1, {"model":"inner"}],  "model" : "old" , "z":"\n" }"#;
+        let out = rewrite_model(body, "new\"one").unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            r#"{ "a" : [1, {"model":"inner"}],  "model" : "new\"one" , "z":"\n" }"#
+        );
+    }
+
+    #[test]
+    fn rewrite_inserts_when_missing() {
+        assert_eq!(rewrite_model(b"{}", "m").unwrap(), br#"{"model":"m"}"#);
+        assert_eq!(rewrite_model(br#" {"x":1}"#, "m").unwrap(), br#" {"model":"m","x":1}"#);
+    }
+}

@@ -1,0 +1,138 @@
+//! Everything relaygate keeps between requests and across restarts: channels, client tokens and
+//! request logs, behind async traits, with an SQLite backend.
+//!
+//! The traits ([`ChannelStore`], [`TokenStore`], [`LogStore`], together [`Store`]) are
+//! dyn-compatible so the proxy holds an `Arc<dyn Store>` and never becomes generic over the
+//! backend. Backends are chosen by URL with [`open`] (`sqlite://path`; MySQL follows).
+//!
+//! Request logs are written off the request path: [`LogStore::record`] only queues the row, and
+//! the backend writes queued rows in batched transactions at least every
+//! [`LOG_FLUSH_INTERVAL`]; [`LogStore::flush`] waits until everything queued so far is durable.
+//!
+//! What this crate is not: it holds no routing logic and no caches of its own; callers load
+//! what they need and keep it.
+#![deny(missing_docs)]
+
+mod model;
+mod sqlite;
+
+use std::future::Future;
+use std::pin::Pin;
+use std::time::Duration;
+
+pub use model::{
+    Channel, ChannelKey, ChannelSpec, ClientToken, LogQuery, ModelEntry, RequestLog, TokenSpec,
+};
+pub use sqlite::SqliteStore;
+
+/// The boxed future the store traits return, so the traits stay dyn-compatible.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// Queued log rows are written at least this often.
+pub const LOG_FLUSH_INTERVAL: Duration = Duration::from_millis(500);
+
+/// Errors of the storage layer.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The database rejected or failed a statement.
+    #[error("sqlite: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    /// A stored value could not be decoded.
+    #[error("corrupt stored value in {table}.{column}: {detail}")]
+    Corrupt {
+        /// The table holding the value.
+        table: &'static str,
+        /// The column holding the value.
+        column: &'static str,
+        /// What was wrong with it.
+        detail: String,
+    },
+    /// The storage URL is malformed or names an unsupported backend.
+    #[error("invalid storage URL {url:?}: {reason}")]
+    InvalidUrl {
+        /// The URL as given.
+        url: String,
+        /// Why it was refused.
+        reason: String,
+    },
+    /// The input was refused before reaching the database.
+    #[error("invalid {what}: {reason}")]
+    Invalid {
+        /// The kind of object.
+        what: &'static str,
+        /// Why it was refused.
+        reason: String,
+    },
+    /// The backend's worker is gone (the store was closed or crashed).
+    #[error("store is closed")]
+    Closed,
+    /// Filesystem error while opening the database.
+    #[error("io: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// A `Result` with this crate's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Channels: upstream accounts with their URLs, keys and models.
+pub trait ChannelStore: Send + Sync {
+    /// Every channel, enabled or not, ordered by id.
+    fn list_channels(&self) -> BoxFuture<'_, Result<Vec<Channel>>>;
+    /// Creates the channel named `spec.name`, or replaces its settings, keys and models.
+    /// Returns its id.
+    fn upsert_channel(&self, spec: ChannelSpec) -> BoxFuture<'_, Result<i64>>;
+    /// Deletes a channel; its request logs are kept. Returns whether it existed.
+    fn delete_channel(&self, id: i64) -> BoxFuture<'_, Result<bool>>;
+}
+
+/// Client tokens: the gateway's own API keys, stored as hashes.
+pub trait TokenStore: Send + Sync {
+    /// Every token, enabled or not, ordered by id.
+    fn list_tokens(&self) -> BoxFuture<'_, Result<Vec<ClientToken>>>;
+    /// Creates the token named `spec.name`, or replaces its hash and settings. Returns its id.
+    fn upsert_token(&self, spec: TokenSpec) -> BoxFuture<'_, Result<i64>>;
+}
+
+/// Request logs: one row per client request.
+pub trait LogStore: Send + Sync {
+    /// Queues a row for writing; never waits for the database. Rows are idempotent by
+    /// `request_id`: a second row with the same id is ignored.
+    fn record(&self, row: RequestLog);
+    /// Waits until every row queued before this call is durable.
+    fn flush(&self) -> BoxFuture<'_, Result<()>>;
+    /// Reads rows, newest first.
+    fn query_logs(&self, query: LogQuery) -> BoxFuture<'_, Result<Vec<RequestLog>>>;
+}
+
+/// Everything the gateway stores.
+pub trait Store: ChannelStore + TokenStore + LogStore + std::fmt::Debug {
+    /// Flushes queued writes and stops the backend's workers.
+    fn close(&self) -> BoxFuture<'_, Result<()>>;
+}
+
+/// Opens the store named by `url`: `sqlite://PATH` or a plain file path (SQLite).
+pub fn open(url: &str) -> Result<std::sync::Arc<dyn Store>> {
+    if let Some(path) = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")) {
+        if path.is_empty() {
+            return Err(Error::InvalidUrl {
+                url: url.to_owned(),
+                reason: "missing database path".to_owned(),
+            });
+        }
+        return Ok(std::sync::Arc::new(SqliteStore::open(path)?));
+    }
+    if url.starts_with("mysql://") {
+        return Err(Error::InvalidUrl {
+            url: url.to_owned(),
+            reason: "the MySQL backend is not built into this version yet".to_owned(),
+        });
+    }
+    if url.contains("://") {
+        return Err(Error::InvalidUrl {
+            url: url.to_owned(),
+            reason: "expected sqlite://PATH".to_owned(),
+        });
+    }
+    Ok(std::sync::Arc::new(SqliteStore::open(url)?))
+}

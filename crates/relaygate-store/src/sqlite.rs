@@ -1,0 +1,535 @@
+//! The SQLite backend: one writer thread that owns the only write connection and batches log
+//! rows into transactions, plus a small pool of read-only connections used from blocking tasks.
+//!
+//! SQLite allows one writer at a time anyway; giving it a thread of its own means request tasks
+//! never wait on the database lock, and a burst of log rows costs one fsync per batch.
+
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use relaygate_protocol::Protocol;
+use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
+use tokio::sync::oneshot;
+
+use crate::model::{Channel, ChannelKey, ChannelSpec, ClientToken, LogQuery, ModelEntry, RequestLog, TokenSpec};
+use crate::{BoxFuture, ChannelStore, Error, LOG_FLUSH_INTERVAL, LogStore, Result, Store, TokenStore};
+
+/// Numbered migrations; entry `i` takes the schema from `user_version` i to i + 1.
+const MIGRATIONS: &[&str] = &[include_str!("../migrations/sqlite/0001_init.sql")];
+
+/// Log rows written per transaction at most.
+const MAX_BATCH: usize = 512;
+/// Bound of the writer's queue; past it `record` drops rows (and counts them) rather than block.
+const QUEUE_CAPACITY: usize = 65_536;
+
+type Job = Box<dyn FnOnce(&mut Connection) + Send>;
+
+enum WriteCmd {
+    Log(Box<RequestLog>),
+    Job(Job),
+    Flush(oneshot::Sender<Result<()>>),
+}
+
+/// The SQLite store. Cheap to share behind an `Arc`.
+pub struct SqliteStore {
+    path: PathBuf,
+    tx: Mutex<Option<SyncSender<WriteCmd>>>,
+    writer: Mutex<Option<JoinHandle<()>>>,
+    readers: Arc<Mutex<Vec<Connection>>>,
+    dropped: std::sync::atomic::AtomicU64,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStore").field("path", &self.path).finish()
+    }
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+fn configure(conn: &Connection) -> Result<()> {
+    conn.busy_timeout(Duration::from_secs(5))?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    Ok(())
+}
+
+/// Applies pending migrations. Safe when several processes start at once: the version is
+/// re-read under an immediate (write-locking) transaction.
+fn migrate(conn: &mut Connection) -> Result<()> {
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let version: usize = tx.pragma_query_value(None, "user_version", |r| r.get::<_, i64>(0))?.try_into().unwrap_or(0);
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(version) {
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", (i + 1) as i64)?;
+        tracing::info!(version = i + 1, "applied SQLite migration");
+    }
+    tx.commit()?;
+    Ok(())
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database at `path`, migrates it and starts the writer.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self> {
+        let path = path.as_ref().to_path_buf();
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)?;
+        }
+        let mut conn = Connection::open(&path)?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        configure(&conn)?;
+        migrate(&mut conn)?;
+        let (tx, rx) = mpsc::sync_channel(QUEUE_CAPACITY);
+        let writer = std::thread::Builder::new()
+            .name("relaygate-sqlite-writer".to_owned())
+            .spawn(move || writer_loop(conn, rx))?;
+        Ok(SqliteStore {
+            path,
+            tx: Mutex::new(Some(tx)),
+            writer: Mutex::new(Some(writer)),
+            readers: Arc::new(Mutex::new(Vec::new())),
+            dropped: std::sync::atomic::AtomicU64::new(0),
+        })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Log rows dropped because the writer's queue was full.
+    pub fn dropped_logs(&self) -> u64 {
+        self.dropped.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    fn sender(&self) -> Result<SyncSender<WriteCmd>> {
+        self.tx
+            .lock()
+            .map_err(|_| Error::Closed)?
+            .clone()
+            .ok_or(Error::Closed)
+    }
+
+    /// Runs `f` on the writer thread and waits for its result.
+    fn write<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> Result<T> + Send + 'static,
+    ) -> BoxFuture<'_, Result<T>> {
+        let (done, wait) = oneshot::channel();
+        let sent = self.sender().and_then(|tx| {
+            tx.send(WriteCmd::Job(Box::new(move |conn| {
+                let _ = done.send(f(conn));
+            })))
+            .map_err(|_| Error::Closed)
+        });
+        Box::pin(async move {
+            sent?;
+            wait.await.map_err(|_| Error::Closed)?
+        })
+    }
+
+    /// Runs `f` on a read-only connection in a blocking task.
+    fn read<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T> + Send + 'static,
+    ) -> BoxFuture<'_, Result<T>> {
+        let readers = Arc::clone(&self.readers);
+        let path = self.path.clone();
+        Box::pin(async move {
+            tokio::task::spawn_blocking(move || {
+                let pooled = readers.lock().ok().and_then(|mut r| r.pop());
+                let conn = match pooled {
+                    Some(c) => c,
+                    None => {
+                        let c = Connection::open_with_flags(
+                            &path,
+                            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+                        )?;
+                        configure(&c)?;
+                        c
+                    }
+                };
+                let out = f(&conn);
+                if let Ok(mut r) = readers.lock() {
+                    if r.len() < 4 {
+                        r.push(conn);
+                    }
+                }
+                out
+            })
+            .await
+            .map_err(|_| Error::Closed)?
+        })
+    }
+}
+
+fn writer_loop(mut conn: Connection, rx: Receiver<WriteCmd>) {
+    let mut pending: Vec<RequestLog> = Vec::new();
+    let mut oldest: Option<Instant> = None;
+    loop {
+        let cmd = match oldest {
+            None => match rx.recv() {
+                Ok(c) => Some(c),
+                Err(_) => break,
+            },
+            Some(t) => {
+                let wait = LOG_FLUSH_INTERVAL.saturating_sub(t.elapsed());
+                match rx.recv_timeout(wait) {
+                    Ok(c) => Some(c),
+                    Err(RecvTimeoutError::Timeout) => None,
+                    Err(RecvTimeoutError::Disconnected) => break,
+                }
+            }
+        };
+        match cmd {
+            Some(WriteCmd::Log(row)) => {
+                pending.push(*row);
+                oldest.get_or_insert_with(Instant::now);
+                if pending.len() >= MAX_BATCH {
+                    let _ = write_logs(&mut conn, &mut pending);
+                    oldest = None;
+                }
+            }
+            Some(WriteCmd::Job(job)) => {
+                let _ = write_logs(&mut conn, &mut pending);
+                oldest = None;
+                job(&mut conn);
+            }
+            Some(WriteCmd::Flush(done)) => {
+                let r = write_logs(&mut conn, &mut pending);
+                oldest = None;
+                let _ = done.send(r);
+            }
+            None => {
+                let _ = write_logs(&mut conn, &mut pending);
+                oldest = None;
+            }
+        }
+    }
+    let _ = write_logs(&mut conn, &mut pending);
+}
+
+fn write_logs(conn: &mut Connection, pending: &mut Vec<RequestLog>) -> Result<()> {
+    if pending.is_empty() {
+        return Ok(());
+    }
+    let r = insert_logs(conn, pending);
+    match &r {
+        Ok(()) => pending.clear(),
+        Err(e) => {
+            // Keep the rows for the next tick unless the backlog is unreasonable.
+            tracing::error!(error = %e, rows = pending.len(), "writing request logs failed");
+            if pending.len() > QUEUE_CAPACITY {
+                pending.clear();
+            }
+        }
+    }
+    r
+}
+
+fn insert_logs(conn: &mut Connection, rows: &[RequestLog]) -> Result<()> {
+    let tx = conn.transaction()?;
+    {
+        let mut stmt = tx.prepare_cached(
+            "INSERT OR IGNORE INTO request_logs (request_id, started_at, token_id, client_protocol,
+               model_requested, model_sent, channel_id, channel_name, key_index, upstream_url,
+               status, attempts, duration_ms, first_byte_ms, is_stream, error)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
+        )?;
+        for r in rows {
+            stmt.execute(params![
+                r.request_id,
+                r.started_at_ms,
+                r.token_id,
+                r.client_protocol,
+                r.model_requested,
+                r.model_sent,
+                r.channel_id,
+                r.channel_name,
+                r.key_index,
+                r.upstream_url,
+                r.status,
+                r.attempts,
+                i64::try_from(r.duration_ms).unwrap_or(i64::MAX),
+                r.first_byte_ms.map(|v| i64::try_from(v).unwrap_or(i64::MAX)),
+                r.stream,
+                r.error,
+            ])?;
+        }
+    }
+    tx.commit()?;
+    Ok(())
+}
+
+fn corrupt(table: &'static str, column: &'static str, detail: impl Into<String>) -> Error {
+    Error::Corrupt {
+        table,
+        column,
+        detail: detail.into(),
+    }
+}
+
+fn load_channels(conn: &Connection) -> Result<Vec<Channel>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, name, protocol, base_urls, priority, weight, enabled, created_at, updated_at
+         FROM channels ORDER BY id",
+    )?;
+    let rows = stmt.query_map([], |r| {
+        Ok((
+            r.get::<_, i64>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, String>(2)?,
+            r.get::<_, String>(3)?,
+            r.get::<_, i64>(4)?,
+            r.get::<_, i64>(5)?,
+            r.get::<_, bool>(6)?,
+            r.get::<_, i64>(7)?,
+            r.get::<_, i64>(8)?,
+        ))
+    })?;
+    let mut channels = Vec::new();
+    for row in rows {
+        let (id, name, protocol, urls, priority, weight, enabled, created, updated) = row?;
+        let protocol: Protocol = protocol
+            .parse()
+            .map_err(|e: relaygate_protocol::UnknownProtocol| corrupt("channels", "protocol", e.to_string()))?;
+        let base_urls: Vec<String> = serde_json::from_str(&urls)
+            .map_err(|e| corrupt("channels", "base_urls", e.to_string()))?;
+        channels.push(Channel {
+            id,
+            name,
+            protocol,
+            base_urls,
+            keys: Vec::new(),
+            models: Vec::new(),
+            priority,
+            weight: u32::try_from(weight).unwrap_or(1),
+            enabled,
+            created_at_ms: created,
+            updated_at_ms: updated,
+        });
+    }
+    let index: std::collections::HashMap<i64, usize> =
+        channels.iter().enumerate().map(|(i, c)| (c.id, i)).collect();
+    let mut keys = conn.prepare_cached(
+        "SELECT channel_id, key_index, secret, enabled FROM channel_keys ORDER BY channel_id, key_index",
+    )?;
+    for row in keys.query_map([], |r| {
+        Ok((r.get::<_, i64>(0)?, r.get::<_, u32>(1)?, r.get::<_, String>(2)?, r.get::<_, bool>(3)?))
+    })? {
+        let (cid, index_, secret, enabled) = row?;
+        if let Some(&i) = index.get(&cid) {
+            channels[i].keys.push(ChannelKey { index: index_, secret, enabled });
+        }
+    }
+    let mut models = conn.prepare_cached(
+        "SELECT channel_id, model, upstream_model FROM channel_models ORDER BY channel_id, position",
+    )?;
+    for row in models.query_map([], |r| {
+        Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, Option<String>>(2)?))
+    })? {
+        let (cid, name, upstream) = row?;
+        if let Some(&i) = index.get(&cid) {
+            channels[i].models.push(ModelEntry { name, upstream });
+        }
+    }
+    Ok(channels)
+}
+
+fn upsert_channel_tx(conn: &mut Connection, spec: &ChannelSpec) -> Result<i64> {
+    spec.validate()?;
+    let now = now_ms();
+    let urls = serde_json::to_string(&spec.base_urls).map_err(|e| Error::Invalid {
+        what: "channel",
+        reason: e.to_string(),
+    })?;
+    let tx = conn.transaction()?;
+    let id: i64 = tx.query_row(
+        "INSERT INTO channels (name, protocol, base_urls, priority, weight, enabled, created_at, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)
+         ON CONFLICT(name) DO UPDATE SET protocol = excluded.protocol, base_urls = excluded.base_urls,
+           priority = excluded.priority, weight = excluded.weight, enabled = excluded.enabled,
+           updated_at = excluded.updated_at
+         RETURNING id",
+        params![spec.name, spec.protocol.as_str(), urls, spec.priority, spec.weight, spec.enabled, now],
+        |r| r.get(0),
+    )?;
+    tx.execute("DELETE FROM channel_keys WHERE channel_id = ?1", [id])?;
+    tx.execute("DELETE FROM channel_models WHERE channel_id = ?1", [id])?;
+    {
+        let mut k = tx.prepare_cached(
+            "INSERT INTO channel_keys (channel_id, key_index, secret, enabled) VALUES (?1, ?2, ?3, 1)",
+        )?;
+        for (i, key) in spec.keys.iter().enumerate() {
+            k.execute(params![id, i as i64, key.trim()])?;
+        }
+        let mut m = tx.prepare_cached(
+            "INSERT INTO channel_models (channel_id, position, model, upstream_model) VALUES (?1, ?2, ?3, ?4)",
+        )?;
+        for (i, model) in spec.models.iter().enumerate() {
+            let upstream = model.upstream.as_deref().filter(|u| *u != model.name);
+            m.execute(params![id, i as i64, model.name.trim(), upstream])?;
+        }
+    }
+    tx.commit()?;
+    Ok(id)
+}
+
+fn load_tokens(conn: &Connection) -> Result<Vec<ClientToken>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, name, token_hash, hint, enabled, expires_at, created_at FROM client_tokens ORDER BY id",
+    )?;
+    let rows = stmt.query_map([], |r| {
+        Ok(ClientToken {
+            id: r.get(0)?,
+            name: r.get(1)?,
+            token_hash: r.get(2)?,
+            hint: r.get(3)?,
+            enabled: r.get(4)?,
+            expires_at_ms: r.get(5)?,
+            created_at_ms: r.get(6)?,
+        })
+    })?;
+    rows.collect::<rusqlite::Result<Vec<_>>>().map_err(Error::from)
+}
+
+fn query_logs(conn: &Connection, q: &LogQuery) -> Result<Vec<RequestLog>> {
+    let limit = if q.limit == 0 { 100 } else { q.limit.min(10_000) };
+    let mut stmt = conn.prepare_cached(
+        "SELECT request_id, started_at, token_id, client_protocol, model_requested, model_sent,
+                channel_id, channel_name, key_index, upstream_url, status, attempts, duration_ms,
+                first_byte_ms, is_stream, error
+         FROM request_logs
+         WHERE (?1 IS NULL OR channel_id = ?1) AND (?2 IS NULL OR request_id = ?2)
+         ORDER BY id DESC LIMIT ?3",
+    )?;
+    let rows = stmt.query_map(params![q.channel_id, q.request_id, limit], |r| {
+        Ok(RequestLog {
+            request_id: r.get(0)?,
+            started_at_ms: r.get(1)?,
+            token_id: r.get(2)?,
+            client_protocol: r.get(3)?,
+            model_requested: r.get(4)?,
+            model_sent: r.get(5)?,
+            channel_id: r.get(6)?,
+            channel_name: r.get(7)?,
+            key_index: r.get(8)?,
+            upstream_url: r.get(9)?,
+            status: r.get(10)?,
+            attempts: r.get(11)?,
+            duration_ms: r.get::<_, i64>(12)?.max(0) as u64,
+            first_byte_ms: r.get::<_, Option<i64>>(13)?.map(|v| v.max(0) as u64),
+            stream: r.get(14)?,
+            error: r.get(15)?,
+        })
+    })?;
+    rows.collect::<rusqlite::Result<Vec<_>>>().map_err(Error::from)
+}
+
+impl ChannelStore for SqliteStore {
+    fn list_channels(&self) -> BoxFuture<'_, Result<Vec<Channel>>> {
+        self.read(load_channels)
+    }
+
+    fn upsert_channel(&self, spec: ChannelSpec) -> BoxFuture<'_, Result<i64>> {
+        self.write(move |conn| upsert_channel_tx(conn, &spec))
+    }
+
+    fn delete_channel(&self, id: i64) -> BoxFuture<'_, Result<bool>> {
+        self.write(move |conn| Ok(conn.execute("DELETE FROM channels WHERE id = ?1", [id])? > 0))
+    }
+}
+
+impl TokenStore for SqliteStore {
+    fn list_tokens(&self) -> BoxFuture<'_, Result<Vec<ClientToken>>> {
+        self.read(load_tokens)
+    }
+
+    fn upsert_token(&self, spec: TokenSpec) -> BoxFuture<'_, Result<i64>> {
+        self.write(move |conn| {
+            if spec.name.trim().is_empty() || spec.token_hash.len() != 64 {
+                return Err(Error::Invalid {
+                    what: "token",
+                    reason: "a token needs a name and a SHA-256 hash".to_owned(),
+                });
+            }
+            let now = now_ms();
+            let id = conn
+                .query_row(
+                    "INSERT INTO client_tokens (name, token_hash, hint, enabled, expires_at, created_at, updated_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)
+                     ON CONFLICT(name) DO UPDATE SET token_hash = excluded.token_hash, hint = excluded.hint,
+                       enabled = excluded.enabled, expires_at = excluded.expires_at, updated_at = excluded.updated_at
+                     RETURNING id",
+                    params![spec.name, spec.token_hash, spec.hint, spec.enabled, spec.expires_at_ms, now],
+                    |r| r.get(0),
+                )
+                .optional()?
+                .ok_or(Error::Invalid {
+                    what: "token",
+                    reason: "upsert returned no row".to_owned(),
+                })?;
+            Ok(id)
+        })
+    }
+}
+
+impl LogStore for SqliteStore {
+    fn record(&self, row: RequestLog) {
+        let Ok(tx) = self.sender() else {
+            self.dropped.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            tracing::error!(request_id = %row.request_id, "store closed: request log dropped");
+            return;
+        };
+        if let Err(e) = tx.try_send(WriteCmd::Log(Box::new(row))) {
+            self.dropped.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let id = match &e {
+                mpsc::TrySendError::Full(WriteCmd::Log(r)) | mpsc::TrySendError::Disconnected(WriteCmd::Log(r)) => r.request_id.clone(),
+                _ => String::new(),
+            };
+            tracing::error!(request_id = %id, "log queue full or closed: request log dropped");
+        }
+    }
+
+    fn flush(&self) -> BoxFuture<'_, Result<()>> {
+        let (done, wait) = oneshot::channel();
+        let sent = self
+            .sender()
+            .and_then(|tx| tx.send(WriteCmd::Flush(done)).map_err(|_| Error::Closed));
+        Box::pin(async move {
+            sent?;
+            wait.await.map_err(|_| Error::Closed)?
+        })
+    }
+
+    fn query_logs(&self, query: LogQuery) -> BoxFuture<'_, Result<Vec<RequestLog>>> {
+        self.read(move |conn| query_logs(conn, &query))
+    }
+}
+
+impl Store for SqliteStore {
+    fn close(&self) -> BoxFuture<'_, Result<()>> {
+        Box::pin(async move {
+            let flushed = self.flush().await;
+            // Dropping the last sender ends the writer loop after it drains the queue.
+            if let Ok(mut tx) = self.tx.lock() {
+                tx.take();
+            }
+            let handle = self.writer.lock().ok().and_then(|mut w| w.take());
+            if let Some(h) = handle {
+                let _ = tokio::task::spawn_blocking(move || h.join()).await;
+            }
+            match flushed {
+                Err(Error::Closed) => Ok(()),
+                other => other,
+            }
+        })
+    }
+}
