@@ -1,1 +1,38 @@
-//! placeholder
+//! The gateway's hot path: accepts client requests over HTTP/1.1 and h2c, authenticates them,
+//! picks channels, forwards to upstreams with failover, and streams the answer back unchanged.
+//!
+//! The life of a request (see `docs/ARCHITECTURE.md`):
+//!
+//! 1. [`routes`] maps method and path to a protocol and an operation.
+//! 2. [`auth`] checks the gateway token (never forwarded upstream).
+//! 3. The body is read up to the configured limit and [`relaygate_protocol::peek`] reads the
+//!    model and stream flag.
+//! 4. The routing table lists the channels that serve the model; `relaygate-health` orders
+//!    them (priority, smooth weighted round-robin, cooldowns).
+//! 5. The failover loop ([`pipeline`]) tries keys and URLs of each channel until an upstream
+//!    answers; failures before the first byte reached the client are retried elsewhere.
+//! 6. [`relay`] streams the upstream body to the client frame by frame, aligned to whole SSE
+//!    events, and ends a broken stream with an error event in the client's protocol.
+//! 7. One request log row is queued to the store when the response ends.
+//!
+//! What this crate is not: it does not translate between protocols (that is
+//! `relaygate-transform`) and it keeps no state that must survive a restart.
+
+pub mod auth;
+mod clock;
+mod config;
+mod error;
+mod gateway;
+mod pipeline;
+mod relay;
+pub mod routes;
+mod server;
+mod table;
+mod upstream;
+
+pub use clock::Clock;
+pub use config::{CooldownConfig, ProxyConfig, Timeouts};
+pub use error::Error;
+pub use gateway::Gateway;
+pub use server::{Server, serve};
+pub use table::RoutingTable;

@@ -1,0 +1,277 @@
+//! The TOML configuration file. Every setting is documented in `docs/configuration.md`.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use relaygate_protocol::Protocol;
+use relaygate_proxy::{CooldownConfig, ProxyConfig, Timeouts};
+use relaygate_store::{ChannelSpec, ModelEntry, TokenSpec};
+use serde::Deserialize;
+
+/// The default database when none is configured.
+pub const DEFAULT_STORAGE: &str = "sqlite://./data/relaygate.db";
+/// The default listen address.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    pub listen: Option<String>,
+    pub storage: Option<String>,
+    pub max_body_bytes: Option<usize>,
+    pub max_keys_per_channel: Option<usize>,
+    pub shutdown_grace_secs: Option<u64>,
+    #[serde(default)]
+    pub timeouts: TimeoutsFile,
+    #[serde(default)]
+    pub cooldown: CooldownFile,
+    #[serde(default)]
+    pub channels: Vec<ChannelFile>,
+    #[serde(default)]
+    pub tokens: Vec<TokenFile>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct TimeoutsFile {
+    pub connect_secs: Option<u64>,
+    pub first_byte_secs: Option<u64>,
+    pub idle_secs: Option<u64>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct CooldownFile {
+    pub auth_secs: Option<u64>,
+    pub rate_limit_secs: Option<u64>,
+    pub server_secs: Option<u64>,
+    pub max_secs: Option<u64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChannelFile {
+    pub name: String,
+    pub protocol: String,
+    pub base_url: Option<String>,
+    #[serde(default)]
+    pub base_urls: Vec<String>,
+    pub key: Option<String>,
+    #[serde(default)]
+    pub keys: Vec<String>,
+    #[serde(default)]
+    pub models: Vec<String>,
+    #[serde(default)]
+    pub model_redirects: BTreeMap<String, String>,
+    #[serde(default)]
+    pub priority: i64,
+    pub weight: Option<u32>,
+    pub enabled: Option<bool>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenFile {
+    pub name: String,
+    pub token: Option<String>,
+    pub token_sha256: Option<String>,
+    pub enabled: Option<bool>,
+    pub expires_at_unix_ms: Option<i64>,
+}
+
+/// The effective configuration after defaults and command-line overrides.
+#[derive(Debug)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub storage: String,
+    pub proxy: ProxyConfig,
+    pub channels: Vec<ChannelSpec>,
+    pub tokens: Vec<TokenSpec>,
+}
+
+/// `${NAME}` as a whole value reads the environment variable NAME.
+fn expand(value: &str, what: &str) -> anyhow::Result<String> {
+    let v = value.trim();
+    if let Some(name) = v.strip_prefix("${").and_then(|r| r.strip_suffix('}')) {
+        return std::env::var(name).with_context(|| format!("{what}: environment variable {name} is not set"));
+    }
+    Ok(v.to_owned())
+}
+
+fn secs(v: Option<u64>, default: Duration) -> Duration {
+    v.map_or(default, Duration::from_secs)
+}
+
+pub fn parse(text: &str, source: &str) -> anyhow::Result<FileConfig> {
+    toml::from_str(text).map_err(|e| anyhow::anyhow!("{source}: {e}"))
+}
+
+pub fn load(path: Option<&Path>) -> anyhow::Result<FileConfig> {
+    match path {
+        None => Ok(FileConfig::default()),
+        Some(p) => {
+            let text = std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
+            parse(&text, &p.display().to_string())
+        }
+    }
+}
+
+impl FileConfig {
+    pub fn resolve(self, listen: Option<String>, storage: Option<String>) -> anyhow::Result<Config> {
+        let listen_text = listen.or(self.listen).unwrap_or_else(|| DEFAULT_LISTEN.to_owned());
+        let listen: SocketAddr = listen_text
+            .parse()
+            .with_context(|| format!("listen: {listen_text:?} is not an address like 127.0.0.1:8080"))?;
+        let defaults = ProxyConfig::default();
+        let t = Timeouts::default();
+        let c = CooldownConfig::default();
+        let proxy = ProxyConfig {
+            max_body_bytes: self.max_body_bytes.unwrap_or(defaults.max_body_bytes),
+            timeouts: Timeouts {
+                connect: secs(self.timeouts.connect_secs, t.connect),
+                first_byte: secs(self.timeouts.first_byte_secs, t.first_byte),
+                idle: secs(self.timeouts.idle_secs, t.idle),
+            },
+            cooldown: CooldownConfig {
+                auth: secs(self.cooldown.auth_secs, c.auth),
+                rate_limit: secs(self.cooldown.rate_limit_secs, c.rate_limit),
+                server: secs(self.cooldown.server_secs, c.server),
+                max: secs(self.cooldown.max_secs, c.max),
+            },
+            max_keys_per_channel: self.max_keys_per_channel.unwrap_or(defaults.max_keys_per_channel),
+            shutdown_grace: secs(self.shutdown_grace_secs, defaults.shutdown_grace),
+        };
+        if proxy.max_body_bytes == 0 {
+            bail!("max_body_bytes must be greater than 0");
+        }
+        let mut channels = Vec::new();
+        for ch in self.channels {
+            let what = format!("channel {:?}", ch.name);
+            let protocol: Protocol = ch.protocol.parse().with_context(|| what.clone())?;
+            let mut base_urls = ch.base_urls;
+            base_urls.extend(ch.base_url);
+            let mut keys = Vec::new();
+            for k in ch.keys.iter().chain(ch.key.iter()) {
+                keys.push(expand(k, &what)?);
+            }
+            let mut models: Vec<ModelEntry> = ch
+                .models
+                .iter()
+                .map(|m| ModelEntry { name: m.trim().to_owned(), upstream: None })
+                .collect();
+            for (from, to) in ch.model_redirects {
+                match models.iter_mut().find(|m| m.name == from) {
+                    Some(m) => m.upstream = Some(to),
+                    None => models.push(ModelEntry { name: from, upstream: Some(to) }),
+                }
+            }
+            let spec = ChannelSpec {
+                name: ch.name,
+                protocol,
+                base_urls,
+                keys,
+                models,
+                priority: ch.priority,
+                weight: ch.weight.unwrap_or(1),
+                enabled: ch.enabled.unwrap_or(true),
+            };
+            spec.validate().map_err(|e| anyhow::anyhow!("{e}"))?;
+            channels.push(spec);
+        }
+        let mut tokens = Vec::new();
+        for t in self.tokens {
+            let what = format!("token {:?}", t.name);
+            let (hash, hint) = match (t.token, t.token_sha256) {
+                (Some(plain), None) => {
+                    let plain = expand(&plain, &what)?;
+                    if plain.len() < 8 {
+                        bail!("{what}: a token must be at least 8 characters");
+                    }
+                    (relaygate_proxy::auth::hash_token(&plain), relaygate_proxy::auth::mask(&plain))
+                }
+                (None, Some(hash)) => {
+                    let hash = hash.trim().to_ascii_lowercase();
+                    if hash.len() != 64 || !hash.bytes().all(|b| b.is_ascii_hexdigit()) {
+                        bail!("{what}: token_sha256 must be 64 hex characters");
+                    }
+                    let hint = format!("sha256:{}…", &hash[..8]);
+                    (hash, hint)
+                }
+                _ => bail!("{what}: set exactly one of token or token_sha256"),
+            };
+            tokens.push(TokenSpec {
+                name: t.name,
+                token_hash: hash,
+                hint,
+                enabled: t.enabled.unwrap_or(true),
+                expires_at_ms: t.expires_at_unix_ms,
+            });
+        }
+        Ok(Config {
+            listen,
+            storage: storage.or(self.storage).unwrap_or_else(|| DEFAULT_STORAGE.to_owned()),
+            proxy,
+            channels,
+            tokens,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_key_names_key_and_line() {
+        let err = parse("listen = \"127.0.0.1:1\"\nlisten_port = 3\n", "relaygate.toml").unwrap_err().to_string();
+        assert!(err.contains("listen_port"), "{err}");
+        assert!(err.contains("line 2"), "{err}");
+        let err = parse("[[channels]]\nname = \"a\"\nprotocol = \"openai\"\nkeyz = []\n", "f").unwrap_err().to_string();
+        assert!(err.contains("keyz") && err.contains("line 4"), "{err}");
+    }
+
+    #[test]
+    fn full_example_resolves() {
+        let text = r#"
+listen = "0.0.0.0:9000"
+storage = "sqlite:///tmp/x.db"
+max_body_bytes = 1024
+[timeouts]
+first_byte_secs = 5
+[[channels]]
+name = "a"
+protocol = "anthropic"
+base_url = "https://api.anthropic.com"
+keys = ["sk-1", "sk-2"]
+models = ["claude-x"]
+model_redirects = { "claude-alias" = "claude-x" }
+priority = 3
+[[tokens]]
+name = "me"
+token = "rg-0123456789"
+"#;
+        let cfg = parse(text, "t").unwrap().resolve(None, None).unwrap();
+        assert_eq!(cfg.listen.port(), 9000);
+        assert_eq!(cfg.proxy.max_body_bytes, 1024);
+        assert_eq!(cfg.proxy.timeouts.first_byte, Duration::from_secs(5));
+        assert_eq!(cfg.channels[0].models.len(), 2);
+        assert_eq!(cfg.channels[0].models[1].upstream.as_deref(), Some("claude-x"));
+        assert_eq!(cfg.tokens[0].token_hash, relaygate_proxy::auth::hash_token("rg-0123456789"));
+        assert!(!cfg.tokens[0].hint.contains("0123456"));
+    }
+
+    #[test]
+    fn bad_values_are_explained() {
+        let bad_proto = "[[channels]]\nname='a'\nprotocol='grpc'\nbase_url='http://x'\nkey='k'\nmodels=['m']\n";
+        let err = format!("{:#}", parse(bad_proto, "t").unwrap().resolve(None, None).unwrap_err());
+        assert!(err.contains("grpc"), "{err}");
+        let both = "[[tokens]]\nname='a'\ntoken='12345678'\ntoken_sha256='x'\n";
+        assert!(parse(both, "t").unwrap().resolve(None, None).is_err());
+        let env = "[[channels]]\nname='a'\nprotocol='openai'\nbase_url='http://x'\nkey='${RELAYGATE_TEST_UNSET_VAR}'\nmodels=['m']\n";
+        let err = format!("{:#}", parse(env, "t").unwrap().resolve(None, None).unwrap_err());
+        assert!(err.contains("RELAYGATE_TEST_UNSET_VAR"), "{err}");
+    }
+}

@@ -1,0 +1,302 @@
+//! The response body: either a small body the gateway wrote itself, or the upstream body
+//! relayed frame by frame.
+//!
+//! Relaying copies nothing it doesn't have to. For SSE it feeds each frame to the sans-IO
+//! decoder only to learn where events end: a frame that ends on an event boundary (the usual
+//! case) is forwarded as the same `Bytes`; a partial event at the end of a frame is held until
+//! its end arrives. So the client only ever holds whole events, and when the upstream breaks
+//! or goes silent the relay can end the stream with a well-formed error event in the client's
+//! protocol. A non-SSE body is forwarded untouched, and a break aborts the connection so the
+//! client sees a truncated body rather than a complete-looking one.
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use http_body::{Body, Frame, SizeHint};
+use hyper::body::Incoming;
+use relaygate_protocol::Protocol;
+use relaygate_protocol::errors::{ErrorKind, stream_error_event};
+use relaygate_protocol::sse::{SseDecoder, SseEvent};
+use relaygate_protocol::stream::is_terminal;
+use relaygate_store::{RequestLog, Store};
+use tokio::time::{Instant, Sleep};
+
+/// The row of a request in flight, written once when the response ends (or is dropped).
+#[derive(Debug)]
+pub(crate) struct LogFinish {
+    pub store: Arc<dyn Store>,
+    pub row: RequestLog,
+    pub started: Instant,
+}
+
+impl LogFinish {
+    pub fn elapsed_ms(&self) -> u64 {
+        u64::try_from(
+            Instant::now()
+                .saturating_duration_since(self.started)
+                .as_millis(),
+        )
+        .unwrap_or(u64::MAX)
+    }
+
+    pub fn finish(mut self, status: u16, error: Option<String>) {
+        self.row.status = status;
+        self.row.duration_ms = self.elapsed_ms();
+        if error.is_some() {
+            self.row.error = error;
+        }
+        if let Some(e) = &self.row.error {
+            tracing::warn!(request_id = %self.row.request_id, status, error = %e, "request failed");
+        } else {
+            tracing::debug!(request_id = %self.row.request_id, status, ms = self.row.duration_ms, "request done");
+        }
+        self.store.record(std::mem::take(&mut self.row));
+    }
+}
+
+struct SseAlign {
+    decoder: SseDecoder,
+    events: Vec<SseEvent>,
+    held: BytesMut,
+    seen: u64,
+    terminal: bool,
+}
+
+/// The upstream side of a relayed response.
+pub(crate) struct RelayStream {
+    pub first: Option<Bytes>,
+    pub upstream: Incoming,
+    sse: Option<SseAlign>,
+    protocol: Protocol,
+    status: u16,
+    idle: Duration,
+    sleep: Pin<Box<Sleep>>,
+    log: Option<LogFinish>,
+    done: bool,
+    first_sent: bool,
+}
+
+impl RelayStream {
+    pub fn new(
+        first: Bytes,
+        upstream: Incoming,
+        sse: bool,
+        protocol: Protocol,
+        status: u16,
+        idle: Duration,
+        log: LogFinish,
+    ) -> Self {
+        RelayStream {
+            first: Some(first),
+            upstream,
+            sse: sse.then(|| SseAlign {
+                decoder: SseDecoder::new(),
+                events: Vec::new(),
+                held: BytesMut::new(),
+                seen: 0,
+                terminal: false,
+            }),
+            protocol,
+            status,
+            idle,
+            sleep: Box::pin(tokio::time::sleep(idle)),
+            log: Some(log),
+            done: false,
+            first_sent: false,
+        }
+    }
+
+    /// Returns the bytes of `data` that complete whole events; keeps the rest.
+    fn align(&mut self, data: Bytes) -> Result<Bytes, String> {
+        let Some(sse) = self.sse.as_mut() else {
+            return Ok(data);
+        };
+        let fed = sse
+            .decoder
+            .feed(&data, &mut sse.events)
+            .map_err(|e| e.to_string())?;
+        for ev in sse.events.drain(..) {
+            sse.seen += 1;
+            if is_terminal(self.protocol, &ev) {
+                sse.terminal = true;
+            }
+        }
+        Ok(match fed.last_boundary {
+            None => {
+                sse.held.extend_from_slice(&data);
+                Bytes::new()
+            }
+            Some(b) if sse.held.is_empty() => {
+                if b < data.len() {
+                    sse.held.extend_from_slice(&data[b..]);
+                }
+                data.slice(..b)
+            }
+            Some(b) => {
+                sse.held.extend_from_slice(&data[..b]);
+                let out = sse.held.split().freeze();
+                sse.held.extend_from_slice(&data[b..]);
+                out
+            }
+        })
+    }
+
+    fn mark_first(&mut self) {
+        if !self.first_sent {
+            self.first_sent = true;
+            if let Some(log) = self.log.as_mut() {
+                log.row.first_byte_ms = Some(log.elapsed_ms());
+            }
+        }
+    }
+
+    /// Ends the stream after an upstream failure.
+    fn fail(&mut self, kind: ErrorKind, message: String) -> Poll<Option<Result<Frame<Bytes>, std::io::Error>>> {
+        self.done = true;
+        if let Some(log) = self.log.take() {
+            log.finish(self.status, Some(message.clone()));
+        }
+        match self.sse.as_mut() {
+            Some(sse) if !sse.terminal => {
+                // Drop any half event: the client only ever sees whole events.
+                sse.held.clear();
+                let bytes = stream_error_event(self.protocol, kind, &message, sse.seen);
+                Poll::Ready(Some(Ok(Frame::data(Bytes::from(bytes)))))
+            }
+            Some(_) => Poll::Ready(None),
+            None => Poll::Ready(Some(Err(std::io::Error::other(message)))),
+        }
+    }
+
+    fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, std::io::Error>>> {
+        if self.done {
+            return Poll::Ready(None);
+        }
+        if let Some(first) = self.first.take() {
+            match self.align(first) {
+                Ok(out) if !out.is_empty() => {
+                    self.mark_first();
+                    return Poll::Ready(Some(Ok(Frame::data(out))));
+                }
+                Ok(_) => {}
+                Err(e) => return self.fail(ErrorKind::BadGateway, e),
+            }
+        }
+        loop {
+            match Pin::new(&mut self.upstream).poll_frame(cx) {
+                Poll::Ready(Some(Ok(frame))) => {
+                    let deadline = Instant::now() + self.idle;
+                    self.sleep.as_mut().reset(deadline);
+                    let Ok(data) = frame.into_data() else {
+                        continue;
+                    };
+                    match self.align(data) {
+                        Ok(out) if !out.is_empty() => {
+                            self.mark_first();
+                            return Poll::Ready(Some(Ok(Frame::data(out))));
+                        }
+                        Ok(_) => continue,
+                        Err(e) => return self.fail(ErrorKind::BadGateway, e),
+                    }
+                }
+                Poll::Ready(Some(Err(e))) => {
+                    return self.fail(ErrorKind::BadGateway, format!("upstream stream broke: {e}"));
+                }
+                Poll::Ready(None) => {
+                    self.done = true;
+                    let tail = self
+                        .sse
+                        .as_mut()
+                        .map(|s| s.held.split().freeze())
+                        .unwrap_or_default();
+                    if let Some(log) = self.log.take() {
+                        log.finish(self.status, None);
+                    }
+                    if tail.is_empty() {
+                        return Poll::Ready(None);
+                    }
+                    self.mark_first();
+                    return Poll::Ready(Some(Ok(Frame::data(tail))));
+                }
+                Poll::Pending => {
+                    if self.sleep.as_mut().poll(cx).is_ready() {
+                        let secs = self.idle.as_secs();
+                        return self.fail(ErrorKind::Timeout, format!("upstream sent nothing for {secs}s"));
+                    }
+                    return Poll::Pending;
+                }
+            }
+        }
+    }
+}
+
+impl Drop for RelayStream {
+    fn drop(&mut self) {
+        if let Some(log) = self.log.take() {
+            // The client went away before the upstream finished.
+            log.finish(499, Some("client disconnected before the response ended".to_owned()));
+        }
+    }
+}
+
+/// What the gateway sends back to a client.
+pub enum ResponseBody {
+    /// A body written by the gateway (errors, model lists).
+    Full(Option<Bytes>),
+    /// An upstream body relayed as it arrives.
+    Relay(Box<RelayStream>),
+}
+
+impl std::fmt::Debug for ResponseBody {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ResponseBody::Full(b) => f.debug_tuple("Full").field(&b.as_ref().map(Bytes::len)).finish(),
+            ResponseBody::Relay(_) => f.write_str("Relay"),
+        }
+    }
+}
+
+impl ResponseBody {
+    /// A complete body.
+    pub fn full(bytes: impl Into<Bytes>) -> Self {
+        ResponseBody::Full(Some(bytes.into()))
+    }
+
+    /// No body.
+    pub fn empty() -> Self {
+        ResponseBody::Full(None)
+    }
+}
+
+impl Body for ResponseBody {
+    type Data = Bytes;
+    type Error = std::io::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, std::io::Error>>> {
+        match self.get_mut() {
+            ResponseBody::Full(b) => Poll::Ready(b.take().map(|b| Ok(Frame::data(b)))),
+            ResponseBody::Relay(r) => r.poll_next(cx),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match self {
+            ResponseBody::Full(b) => b.is_none(),
+            ResponseBody::Relay(r) => r.done,
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match self {
+            ResponseBody::Full(Some(b)) => SizeHint::with_exact(b.len() as u64),
+            ResponseBody::Full(None) => SizeHint::with_exact(0),
+            ResponseBody::Relay(_) => SizeHint::default(),
+        }
+    }
+}

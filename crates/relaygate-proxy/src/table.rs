@@ -1,0 +1,154 @@
+//! The routing table: an immutable snapshot of enabled channels and tokens, indexed for the
+//! hot path. A new snapshot replaces the old one atomically when the configuration changes.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
+
+use relaygate_protocol::Protocol;
+use relaygate_store::{Channel, ClientToken};
+
+/// One usable key of a channel.
+#[derive(Clone)]
+pub struct KeyEntry {
+    /// Index in the channel's key list (what logs show).
+    pub index: u32,
+    /// The upstream credential.
+    pub secret: String,
+}
+
+impl std::fmt::Debug for KeyEntry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeyEntry")
+            .field("index", &self.index)
+            .field("secret", &crate::auth::mask(&self.secret))
+            .finish()
+    }
+}
+
+/// An enabled channel as the hot path needs it.
+#[derive(Debug)]
+pub struct ChannelEntry {
+    /// Store id.
+    pub id: i64,
+    /// Name, for logs.
+    pub name: String,
+    /// The protocol its upstream speaks.
+    pub protocol: Protocol,
+    /// Base URLs without a trailing slash.
+    pub base_urls: Vec<String>,
+    /// Enabled keys, in order.
+    pub keys: Vec<KeyEntry>,
+    /// Client model name -> upstream model name.
+    pub models: HashMap<String, String>,
+    /// Higher first.
+    pub priority: i64,
+    /// Share inside its priority.
+    pub weight: u32,
+}
+
+/// A client token as the hot path needs it.
+#[derive(Debug, Clone, Copy)]
+pub struct TokenEntry {
+    /// Store id.
+    pub id: i64,
+    /// Expiry, unix ms.
+    pub expires_at_ms: Option<i64>,
+}
+
+/// Snapshot of what routing needs.
+#[derive(Debug, Default)]
+pub struct RoutingTable {
+    channels: Vec<Arc<ChannelEntry>>,
+    by_model: HashMap<(Protocol, String), Vec<usize>>,
+    tokens: HashMap<String, TokenEntry>,
+}
+
+impl RoutingTable {
+    /// Builds a table from stored rows; disabled channels, keys and tokens are left out.
+    pub fn build(channels: Vec<Channel>, tokens: Vec<ClientToken>) -> Self {
+        let mut table = RoutingTable::default();
+        for c in channels.into_iter().filter(|c| c.enabled) {
+            let keys: Vec<KeyEntry> = c
+                .keys
+                .into_iter()
+                .filter(|k| k.enabled)
+                .map(|k| KeyEntry {
+                    index: k.index,
+                    secret: k.secret,
+                })
+                .collect();
+            if keys.is_empty() || c.base_urls.is_empty() {
+                tracing::warn!(channel = %c.name, "channel has no enabled key or no URL; skipped");
+                continue;
+            }
+            let idx = table.channels.len();
+            let mut models = HashMap::new();
+            for m in &c.models {
+                models.insert(m.name.clone(), m.upstream_name().to_owned());
+                table
+                    .by_model
+                    .entry((c.protocol, m.name.clone()))
+                    .or_default()
+                    .push(idx);
+            }
+            table.channels.push(Arc::new(ChannelEntry {
+                id: c.id,
+                name: c.name,
+                protocol: c.protocol,
+                base_urls: c
+                    .base_urls
+                    .iter()
+                    .map(|u| u.trim_end_matches('/').to_owned())
+                    .collect(),
+                keys,
+                models,
+                priority: c.priority,
+                weight: c.weight,
+            }));
+        }
+        for t in tokens.into_iter().filter(|t| t.enabled) {
+            table.tokens.insert(
+                t.token_hash,
+                TokenEntry {
+                    id: t.id,
+                    expires_at_ms: t.expires_at_ms,
+                },
+            );
+        }
+        table
+    }
+
+    /// Enabled channels of `protocol` that serve `model`.
+    pub fn candidates(&self, protocol: Protocol, model: &str) -> Vec<Arc<ChannelEntry>> {
+        self.by_model
+            .get(&(protocol, model.to_owned()))
+            .map(|ids| ids.iter().map(|&i| Arc::clone(&self.channels[i])).collect())
+            .unwrap_or_default()
+    }
+
+    /// The token with this hash, if enabled.
+    pub fn token(&self, hash: &str) -> Option<TokenEntry> {
+        self.tokens.get(hash).copied()
+    }
+
+    /// Whether any token exists at all.
+    pub fn has_tokens(&self) -> bool {
+        !self.tokens.is_empty()
+    }
+
+    /// Number of usable channels.
+    pub fn channel_count(&self) -> usize {
+        self.channels.len()
+    }
+
+    /// Sorted model names served over `protocol` (all protocols when `None`).
+    pub fn models(&self, protocol: Option<Protocol>) -> Vec<String> {
+        let set: BTreeSet<&str> = self
+            .by_model
+            .keys()
+            .filter(|(p, _)| protocol.is_none_or(|want| *p == want))
+            .map(|(_, m)| m.as_str())
+            .collect();
+        set.into_iter().map(str::to_owned).collect()
+    }
+}
