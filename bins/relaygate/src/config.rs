@@ -96,7 +96,8 @@ pub struct Config {
 fn expand(value: &str, what: &str) -> anyhow::Result<String> {
     let v = value.trim();
     if let Some(name) = v.strip_prefix("${").and_then(|r| r.strip_suffix('}')) {
-        return std::env::var(name).with_context(|| format!("{what}: environment variable {name} is not set"));
+        return std::env::var(name)
+            .with_context(|| format!("{what}: environment variable {name} is not set"));
     }
     Ok(v.to_owned())
 }
@@ -113,18 +114,25 @@ pub fn load(path: Option<&Path>) -> anyhow::Result<FileConfig> {
     match path {
         None => Ok(FileConfig::default()),
         Some(p) => {
-            let text = std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
+            let text =
+                std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
             parse(&text, &p.display().to_string())
         }
     }
 }
 
 impl FileConfig {
-    pub fn resolve(self, listen: Option<String>, storage: Option<String>) -> anyhow::Result<Config> {
-        let listen_text = listen.or(self.listen).unwrap_or_else(|| DEFAULT_LISTEN.to_owned());
-        let listen: SocketAddr = listen_text
-            .parse()
-            .with_context(|| format!("listen: {listen_text:?} is not an address like 127.0.0.1:8080"))?;
+    pub fn resolve(
+        self,
+        listen: Option<String>,
+        storage: Option<String>,
+    ) -> anyhow::Result<Config> {
+        let listen_text = listen
+            .or(self.listen)
+            .unwrap_or_else(|| DEFAULT_LISTEN.to_owned());
+        let listen: SocketAddr = listen_text.parse().with_context(|| {
+            format!("listen: {listen_text:?} is not an address like 127.0.0.1:8080")
+        })?;
         let defaults = ProxyConfig::default();
         let t = Timeouts::default();
         let c = CooldownConfig::default();
@@ -141,7 +149,9 @@ impl FileConfig {
                 server: secs(self.cooldown.server_secs, c.server),
                 max: secs(self.cooldown.max_secs, c.max),
             },
-            max_keys_per_channel: self.max_keys_per_channel.unwrap_or(defaults.max_keys_per_channel),
+            max_keys_per_channel: self
+                .max_keys_per_channel
+                .unwrap_or(defaults.max_keys_per_channel),
             shutdown_grace: secs(self.shutdown_grace_secs, defaults.shutdown_grace),
         };
         if proxy.max_body_bytes == 0 {
@@ -160,12 +170,18 @@ impl FileConfig {
             let mut models: Vec<ModelEntry> = ch
                 .models
                 .iter()
-                .map(|m| ModelEntry { name: m.trim().to_owned(), upstream: None })
+                .map(|m| ModelEntry {
+                    name: m.trim().to_owned(),
+                    upstream: None,
+                })
                 .collect();
             for (from, to) in ch.model_redirects {
                 match models.iter_mut().find(|m| m.name == from) {
                     Some(m) => m.upstream = Some(to),
-                    None => models.push(ModelEntry { name: from, upstream: Some(to) }),
+                    None => models.push(ModelEntry {
+                        name: from,
+                        upstream: Some(to),
+                    }),
                 }
             }
             let spec = ChannelSpec {
@@ -190,7 +206,10 @@ impl FileConfig {
                     if plain.len() < 8 {
                         bail!("{what}: a token must be at least 8 characters");
                     }
-                    (relaygate_proxy::auth::hash_token(&plain), relaygate_proxy::auth::mask(&plain))
+                    (
+                        relaygate_proxy::auth::hash_token(&plain),
+                        relaygate_proxy::auth::mask(&plain),
+                    )
                 }
                 (None, Some(hash)) => {
                     let hash = hash.trim().to_ascii_lowercase();
@@ -212,7 +231,9 @@ impl FileConfig {
         }
         Ok(Config {
             listen,
-            storage: storage.or(self.storage).unwrap_or_else(|| DEFAULT_STORAGE.to_owned()),
+            storage: storage
+                .or(self.storage)
+                .unwrap_or_else(|| DEFAULT_STORAGE.to_owned()),
             proxy,
             channels,
             tokens,
@@ -226,10 +247,20 @@ mod tests {
 
     #[test]
     fn unknown_key_names_key_and_line() {
-        let err = parse("listen = \"127.0.0.1:1\"\nlisten_port = 3\n", "relaygate.toml").unwrap_err().to_string();
+        let err = parse(
+            "listen = \"127.0.0.1:1\"\nlisten_port = 3\n",
+            "relaygate.toml",
+        )
+        .unwrap_err()
+        .to_string();
         assert!(err.contains("listen_port"), "{err}");
         assert!(err.contains("line 2"), "{err}");
-        let err = parse("[[channels]]\nname = \"a\"\nprotocol = \"openai\"\nkeyz = []\n", "f").unwrap_err().to_string();
+        let err = parse(
+            "[[channels]]\nname = \"a\"\nprotocol = \"openai\"\nkeyz = []\n",
+            "f",
+        )
+        .unwrap_err()
+        .to_string();
         assert!(err.contains("keyz") && err.contains("line 4"), "{err}");
     }
 
@@ -258,20 +289,36 @@ token = "rg-0123456789"
         assert_eq!(cfg.proxy.max_body_bytes, 1024);
         assert_eq!(cfg.proxy.timeouts.first_byte, Duration::from_secs(5));
         assert_eq!(cfg.channels[0].models.len(), 2);
-        assert_eq!(cfg.channels[0].models[1].upstream.as_deref(), Some("claude-x"));
-        assert_eq!(cfg.tokens[0].token_hash, relaygate_proxy::auth::hash_token("rg-0123456789"));
+        assert_eq!(
+            cfg.channels[0].models[1].upstream.as_deref(),
+            Some("claude-x")
+        );
+        assert_eq!(
+            cfg.tokens[0].token_hash,
+            relaygate_proxy::auth::hash_token("rg-0123456789")
+        );
         assert!(!cfg.tokens[0].hint.contains("0123456"));
     }
 
     #[test]
     fn bad_values_are_explained() {
-        let bad_proto = "[[channels]]\nname='a'\nprotocol='grpc'\nbase_url='http://x'\nkey='k'\nmodels=['m']\n";
-        let err = format!("{:#}", parse(bad_proto, "t").unwrap().resolve(None, None).unwrap_err());
+        let bad_proto =
+            "[[channels]]\nname='a'\nprotocol='grpc'\nbase_url='http://x'\nkey='k'\nmodels=['m']\n";
+        let err = format!(
+            "{:#}",
+            parse(bad_proto, "t")
+                .unwrap()
+                .resolve(None, None)
+                .unwrap_err()
+        );
         assert!(err.contains("grpc"), "{err}");
         let both = "[[tokens]]\nname='a'\ntoken='12345678'\ntoken_sha256='x'\n";
         assert!(parse(both, "t").unwrap().resolve(None, None).is_err());
         let env = "[[channels]]\nname='a'\nprotocol='openai'\nbase_url='http://x'\nkey='${RELAYGATE_TEST_UNSET_VAR}'\nmodels=['m']\n";
-        let err = format!("{:#}", parse(env, "t").unwrap().resolve(None, None).unwrap_err());
+        let err = format!(
+            "{:#}",
+            parse(env, "t").unwrap().resolve(None, None).unwrap_err()
+        );
         assert!(err.contains("RELAYGATE_TEST_UNSET_VAR"), "{err}");
     }
 }

@@ -11,7 +11,11 @@ use relaygate_proxy::{Gateway, serve};
 use tracing_subscriber::EnvFilter;
 
 #[derive(Parser, Debug)]
-#[command(name = "relaygate", version, about = "An AI API gateway for Anthropic, OpenAI, Responses and Gemini clients")]
+#[command(
+    name = "relaygate",
+    version,
+    about = "An AI API gateway for Anthropic, OpenAI, Responses and Gemini clients"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
@@ -74,7 +78,10 @@ fn gen_token() -> anyhow::Result<()> {
     println!("{token}");
     println!();
     println!("# add to relaygate.toml (or store only the hash with token_sha256):");
-    println!("[[tokens]]\nname = \"my-token\"\ntoken_sha256 = \"{}\"", relaygate_proxy::auth::hash_token(&token));
+    println!(
+        "[[tokens]]\nname = \"my-token\"\ntoken_sha256 = \"{}\"",
+        relaygate_proxy::auth::hash_token(&token)
+    );
     Ok(())
 }
 
@@ -90,12 +97,19 @@ fn run(args: ServeArgs) -> anyhow::Result<()> {
 
 #[allow(clippy::print_stdout)]
 async fn serve_main(cfg: config::Config, config_path: Option<PathBuf>) -> anyhow::Result<()> {
-    let store = relaygate_store::open(&cfg.storage).with_context(|| format!("opening storage {}", cfg.storage))?;
+    let store = relaygate_store::open(&cfg.storage)
+        .with_context(|| format!("opening storage {}", cfg.storage))?;
     for spec in &cfg.channels {
-        store.upsert_channel(spec.clone()).await.with_context(|| format!("channel {:?}", spec.name))?;
+        store
+            .upsert_channel(spec.clone())
+            .await
+            .with_context(|| format!("channel {:?}", spec.name))?;
     }
     for spec in &cfg.tokens {
-        store.upsert_token(spec.clone()).await.with_context(|| format!("token {:?}", spec.name))?;
+        store
+            .upsert_token(spec.clone())
+            .await
+            .with_context(|| format!("token {:?}", spec.name))?;
     }
     let gateway = Gateway::new(cfg.proxy.clone(), std::sync::Arc::clone(&store)).await?;
     let listener = tokio::net::TcpListener::bind(cfg.listen)
@@ -103,19 +117,30 @@ async fn serve_main(cfg: config::Config, config_path: Option<PathBuf>) -> anyhow
         .with_context(|| format!("binding {}", cfg.listen))?;
     let addr = listener.local_addr()?;
     let table = gateway.table();
-    println!("relaygate {} listening on http://{addr}", env!("CARGO_PKG_VERSION"));
+    println!(
+        "relaygate {} listening on http://{addr}",
+        env!("CARGO_PKG_VERSION")
+    );
     println!("  storage: {}", cfg.storage);
     match &config_path {
         Some(p) => println!("  config:  {}", p.display()),
         None => println!("  config:  none (pass --config relaygate.toml or set RELAYGATE_CONFIG)"),
     }
-    println!("  channels: {}, client tokens: {}", table.channel_count(), if table.has_tokens() { "yes" } else { "none" });
+    println!(
+        "  channels: {}, client tokens: {}",
+        table.channel_count(),
+        if table.has_tokens() { "yes" } else { "none" }
+    );
     if table.channel_count() == 0 || !table.has_tokens() {
         println!();
         println!("To route requests, add a channel and a client token to a config file, e.g.:");
-        println!("  [[channels]]\n  name = \"anthropic\"\n  protocol = \"anthropic\"\n  base_url = \"https://api.anthropic.com\"\n  keys = [\"${{ANTHROPIC_API_KEY}}\"]\n  models = [\"claude-sonnet-4-5\"]\n");
+        println!(
+            "  [[channels]]\n  name = \"anthropic\"\n  protocol = \"anthropic\"\n  base_url = \"https://api.anthropic.com\"\n  keys = [\"${{ANTHROPIC_API_KEY}}\"]\n  models = [\"claude-sonnet-4-5\"]\n"
+        );
         println!("  [[tokens]]\n  name = \"me\"\n  token = \"<run: relaygate gen-token>\"\n");
-        println!("then run: relaygate serve --config relaygate.toml   (all settings: docs/configuration.md)");
+        println!(
+            "then run: relaygate serve --config relaygate.toml   (all settings: docs/configuration.md)"
+        );
     }
     serve(listener, gateway, shutdown_signal()).await?;
     store.close().await?;
@@ -126,14 +151,15 @@ async fn serve_main(cfg: config::Config, config_path: Option<PathBuf>) -> anyhow
 async fn shutdown_signal() {
     #[cfg(unix)]
     {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(s) => s,
-            Err(e) => {
-                tracing::error!(error = %e, "cannot listen for SIGTERM");
-                let _ = tokio::signal::ctrl_c().await;
-                return;
-            }
-        };
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot listen for SIGTERM");
+                    let _ = tokio::signal::ctrl_c().await;
+                    return;
+                }
+            };
         tokio::select! {
             _ = tokio::signal::ctrl_c() => {}
             _ = term.recv() => {}

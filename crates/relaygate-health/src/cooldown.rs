@@ -114,7 +114,9 @@ impl<K: Eq + Hash + Clone> CooldownBook<K> {
 
     /// Every target cooling at `now`, with its state.
     pub fn cooling(&self, now_ms: u64) -> impl Iterator<Item = (&K, &CooldownState)> {
-        self.entries.iter().filter(move |(_, s)| s.until_ms > now_ms)
+        self.entries
+            .iter()
+            .filter(move |(_, s)| s.until_ms > now_ms)
     }
 
     /// Drops entries whose cooldown ended more than `idle_ms` ago, to bound memory.
@@ -134,7 +136,14 @@ mod tests {
     fn doubling_sequence_is_capped() {
         let mut book = CooldownBook::new();
         // (now, expected until)
-        let table = [(0, 1_000), (1_000, 3_000), (3_000, 7_000), (7_000, 15_000), (15_000, 25_000), (25_000, 35_000)];
+        let table = [
+            (0, 1_000),
+            (1_000, 3_000),
+            (3_000, 7_000),
+            (7_000, 15_000),
+            (15_000, 25_000),
+            (25_000, 35_000),
+        ];
         for (now, until) in table {
             assert_eq!(book.fail(&"k", now, P).until_ms, until, "failure at {now}");
         }

@@ -41,7 +41,11 @@ impl ChannelSelector {
         let mut start = 0;
         while start < sorted.len() {
             let prio = sorted[start].priority;
-            let end = start + sorted[start..].iter().take_while(|c| c.priority == prio).count();
+            let end = start
+                + sorted[start..]
+                    .iter()
+                    .take_while(|c| c.priority == prio)
+                    .count();
             let group = &sorted[start..end];
             if group.len() == 1 {
                 out.push(group[0].id);
@@ -74,7 +78,11 @@ impl ChannelSelector {
             let id = state[i].0;
             state[i].1 += weight_of(id);
             best = match best {
-                Some(b) if state[b].1 > state[i].1 || (state[b].1 == state[i].1 && state[b].0 < id) => Some(b),
+                Some(b)
+                    if state[b].1 > state[i].1 || (state[b].1 == state[i].1 && state[b].0 < id) =>
+                {
+                    Some(b)
+                }
                 _ => Some(i),
             };
         }
@@ -94,13 +102,20 @@ mod tests {
     use super::*;
 
     fn c(id: u64, priority: i64, weight: u32) -> Candidate {
-        Candidate { id, priority, weight }
+        Candidate {
+            id,
+            priority,
+            weight,
+        }
     }
 
     #[test]
     fn priority_groups_come_first() {
         let mut s = ChannelSelector::new();
-        assert_eq!(s.order(&[c(1, 0, 1), c(2, 10, 1), c(3, 5, 1)]), vec![2, 3, 1]);
+        assert_eq!(
+            s.order(&[c(1, 0, 1), c(2, 10, 1), c(3, 5, 1)]),
+            vec![2, 3, 1]
+        );
     }
 
     #[test]

@@ -134,7 +134,9 @@ fn error_value(protocol: Protocol, kind: ErrorKind, message: &str) -> serde_json
 
 /// The JSON body of a whole error response in `protocol`'s shape.
 pub fn error_body(protocol: Protocol, kind: ErrorKind, message: &str) -> Vec<u8> {
-    error_value(protocol, kind, message).to_string().into_bytes()
+    error_value(protocol, kind, message)
+        .to_string()
+        .into_bytes()
 }
 
 /// The SSE bytes that end a stream with an error in `protocol`'s shape.
@@ -148,7 +150,9 @@ pub fn stream_error_event(
     sequence_number: u64,
 ) -> Vec<u8> {
     let event = match protocol {
-        Protocol::Anthropic => SseEvent::named("error", error_value(protocol, kind, message).to_string()),
+        Protocol::Anthropic => {
+            SseEvent::named("error", error_value(protocol, kind, message).to_string())
+        }
         // OpenAI's own streams carry errors as a data chunk with an `error` member; the SDK raises it.
         Protocol::OpenAiChat | Protocol::Gemini => {
             SseEvent::data(error_value(protocol, kind, message).to_string())
@@ -182,14 +186,26 @@ mod tests {
 
     #[test]
     fn auth_errors_in_each_shape() {
-        let a = parse(&error_body(Protocol::Anthropic, ErrorKind::Authentication, "bad token"));
+        let a = parse(&error_body(
+            Protocol::Anthropic,
+            ErrorKind::Authentication,
+            "bad token",
+        ));
         assert_eq!(a["type"], "error");
         assert_eq!(a["error"]["type"], "authentication_error");
         assert_eq!(a["error"]["message"], "bad token");
-        let o = parse(&error_body(Protocol::OpenAiChat, ErrorKind::Authentication, "bad token"));
+        let o = parse(&error_body(
+            Protocol::OpenAiChat,
+            ErrorKind::Authentication,
+            "bad token",
+        ));
         assert_eq!(o["error"]["code"], "invalid_api_key");
         assert_eq!(o["error"]["param"], Value::Null);
-        let g = parse(&error_body(Protocol::Gemini, ErrorKind::Authentication, "bad token"));
+        let g = parse(&error_body(
+            Protocol::Gemini,
+            ErrorKind::Authentication,
+            "bad token",
+        ));
         assert_eq!(g["error"]["code"], 401);
         assert_eq!(g["error"]["status"], "UNAUTHENTICATED");
         assert_eq!(g["error"]["details"][0]["reason"], "API_KEY_INVALID");

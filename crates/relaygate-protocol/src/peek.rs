@@ -48,7 +48,11 @@ impl<'de> Deserialize<'de> for StreamFlag {
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<StreamFlag, E> {
                 let t = v.trim();
-                Ok(StreamFlag(["1", "true", "yes", "y", "on"].iter().any(|w| t.eq_ignore_ascii_case(w))))
+                Ok(StreamFlag(
+                    ["1", "true", "yes", "y", "on"]
+                        .iter()
+                        .any(|w| t.eq_ignore_ascii_case(w)),
+                ))
             }
             fn visit_i64<E: de::Error>(self, _: i64) -> Result<StreamFlag, E> {
                 Ok(StreamFlag(false))
@@ -165,14 +169,26 @@ mod tests {
 
     #[test]
     fn peeks_model_and_stream() {
-        let p = peek_request(br#"{"messages":[{"role":"user","content":"a\"b"}],"model":"claude-x","stream":true}"#).unwrap();
+        let p = peek_request(
+            br#"{"messages":[{"role":"user","content":"a\"b"}],"model":"claude-x","stream":true}"#,
+        )
+        .unwrap();
         assert_eq!(p.model.as_deref(), Some("claude-x"));
         assert!(p.stream);
         let p = peek_request(br#"{"model":"m\u00e9","stream":"yes"}"#).unwrap();
         assert_eq!(p.model.as_deref(), Some("mé"));
         assert!(p.stream);
-        for body in [&br#"{"stream":1}"#[..], br#"{"stream":null}"#, br#"{"stream":"no"}"#, b"{}"] {
-            assert!(!peek_request(body).unwrap().stream, "{}", String::from_utf8_lossy(body));
+        for body in [
+            &br#"{"stream":1}"#[..],
+            br#"{"stream":null}"#,
+            br#"{"stream":"no"}"#,
+            b"{}",
+        ] {
+            assert!(
+                !peek_request(body).unwrap().stream,
+                "{}",
+                String::from_utf8_lossy(body)
+            );
         }
     }
 
@@ -180,8 +196,14 @@ mod tests {
     fn peek_rejects_non_objects_and_bad_json() {
         assert_eq!(peek_request(b"[1]"), Err(Error::NotAnObject));
         assert!(matches!(peek_request(b""), Err(Error::InvalidJson(_))));
-        assert!(matches!(peek_request(br#"{"model":"x""#), Err(Error::InvalidJson(_))));
-        assert!(matches!(peek_request(br#"{"model":3}"#), Err(Error::InvalidJson(_))));
+        assert!(matches!(
+            peek_request(br#"{"model":"x""#),
+            Err(Error::InvalidJson(_))
+        ));
+        assert!(matches!(
+            peek_request(br#"{"model":3}"#),
+            Err(Error::InvalidJson(_))
+        ));
     }
 
     #[test]
@@ -197,6 +219,9 @@ mod tests {
     #[test]
     fn rewrite_inserts_when_missing() {
         assert_eq!(rewrite_model(b"{}", "m").unwrap(), br#"{"model":"m"}"#);
-        assert_eq!(rewrite_model(br#" {"x":1}"#, "m").unwrap(), br#" {"model":"m","x":1}"#);
+        assert_eq!(
+            rewrite_model(br#" {"x":1}"#, "m").unwrap(),
+            br#" {"model":"m","x":1}"#
+        );
     }
 }

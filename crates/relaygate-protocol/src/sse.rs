@@ -84,7 +84,11 @@ fn push_field(out: &mut Vec<u8>, name: &[u8], value: &str) {
     out.extend_from_slice(b": ");
     // Field values can't contain line breaks; replace them so the frame stays well formed.
     if value.contains(['\r', '\n']) {
-        out.extend(value.bytes().map(|b| if b == b'\r' || b == b'\n' { b' ' } else { b }));
+        out.extend(
+            value
+                .bytes()
+                .map(|b| if b == b'\r' || b == b'\n' { b' ' } else { b }),
+        );
     } else {
         out.extend_from_slice(value.as_bytes());
     }
@@ -392,7 +396,10 @@ mod tests {
     #[test]
     fn encoder_splits_multiline_data() {
         let ev = SseEvent::named("message_start", "a\nb\r\nc");
-        assert_eq!(ev.encode(), b"event: message_start\ndata: a\ndata: b\ndata: c\n\n");
+        assert_eq!(
+            ev.encode(),
+            b"event: message_start\ndata: a\ndata: b\ndata: c\n\n"
+        );
         assert_eq!(decode(&[&ev.encode()])[0].data, "a\nb\nc");
     }
 }

@@ -23,7 +23,9 @@ pub fn is_terminal(protocol: Protocol, event: &SseEvent) -> bool {
 
 /// Whether `event` carries nothing but liveness (Anthropic `ping`).
 pub fn is_heartbeat(event: &SseEvent) -> bool {
-    event.event.as_deref() == Some("ping") || event.data.trim() == r#"{"type": "ping"}"# || event.data.trim() == r#"{"type":"ping"}"#
+    event.event.as_deref() == Some("ping")
+        || event.data.trim() == r#"{"type": "ping"}"#
+        || event.data.trim() == r#"{"type":"ping"}"#
 }
 
 #[cfg(test)]
@@ -32,21 +34,36 @@ mod tests {
 
     #[test]
     fn terminal_markers() {
-        assert!(is_terminal(Protocol::Anthropic, &SseEvent::named("message_stop", "{}")));
-        assert!(!is_terminal(Protocol::Anthropic, &SseEvent::named("message_delta", "{}")));
+        assert!(is_terminal(
+            Protocol::Anthropic,
+            &SseEvent::named("message_stop", "{}")
+        ));
+        assert!(!is_terminal(
+            Protocol::Anthropic,
+            &SseEvent::named("message_delta", "{}")
+        ));
         assert!(is_terminal(Protocol::OpenAiChat, &SseEvent::data("[DONE]")));
         assert!(!is_terminal(Protocol::OpenAiChat, &SseEvent::data("{}")));
-        assert!(is_terminal(Protocol::OpenAiResponses, &SseEvent::named("response.completed", "{}")));
+        assert!(is_terminal(
+            Protocol::OpenAiResponses,
+            &SseEvent::named("response.completed", "{}")
+        ));
         assert!(is_terminal(
             Protocol::Gemini,
             &SseEvent::data(r#"{"candidates":[{"finishReason":"STOP"}]}"#)
         ));
-        assert!(!is_terminal(Protocol::Gemini, &SseEvent::data(r#"{"candidates":[]}"#)));
+        assert!(!is_terminal(
+            Protocol::Gemini,
+            &SseEvent::data(r#"{"candidates":[]}"#)
+        ));
     }
 
     #[test]
     fn heartbeats() {
-        assert!(is_heartbeat(&SseEvent::named("ping", r#"{"type": "ping"}"#)));
+        assert!(is_heartbeat(&SseEvent::named(
+            "ping",
+            r#"{"type": "ping"}"#
+        )));
         assert!(!is_heartbeat(&SseEvent::named("content_block_delta", "{}")));
     }
 }

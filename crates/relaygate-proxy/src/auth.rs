@@ -12,13 +12,15 @@ pub const CREDENTIAL_HEADERS: [&str; 3] = ["authorization", "x-api-key", "x-goog
 
 /// The credential a client presented, if any.
 pub fn presented_token<'a>(headers: &'a HeaderMap, query: Option<&'a str>) -> Option<&'a str> {
-    if let Some(v) = headers.get(http::header::AUTHORIZATION).and_then(|v| v.to_str().ok()) {
+    if let Some(v) = headers
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+    {
         let v = v.trim();
-        let token = v
-            .strip_prefix("Bearer ")
-            .or_else(|| v.strip_prefix("bearer "))
-            .unwrap_or(v)
-            .trim();
+        let token = match v.get(..6) {
+            Some(scheme) if scheme.eq_ignore_ascii_case("bearer") => v[6..].trim(),
+            _ => v,
+        };
         if !token.is_empty() {
             return Some(token);
         }
@@ -75,31 +77,61 @@ mod tests {
     fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
         let mut h = HeaderMap::new();
         for (k, v) in pairs {
-            h.insert(http::HeaderName::from_bytes(k.as_bytes()).unwrap(), v.parse().unwrap());
+            h.insert(
+                http::HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                v.parse().unwrap(),
+            );
         }
         h
     }
 
     #[test]
     fn credential_sources_in_order() {
-        assert_eq!(presented_token(&headers(&[("authorization", "Bearer abc")]), None), Some("abc"));
-        assert_eq!(presented_token(&headers(&[("x-api-key", "k1"), ("x-goog-api-key", "k2")]), None), Some("k1"));
-        assert_eq!(presented_token(&headers(&[("x-goog-api-key", "k2")]), None), Some("k2"));
-        assert_eq!(presented_token(&headers(&[]), Some("alt=sse&key=q1")), Some("q1"));
-        assert_eq!(presented_token(&headers(&[("authorization", "Bearer ")]), Some("key=")), None);
+        assert_eq!(
+            presented_token(&headers(&[("authorization", "Bearer abc")]), None),
+            Some("abc")
+        );
+        assert_eq!(
+            presented_token(
+                &headers(&[("x-api-key", "k1"), ("x-goog-api-key", "k2")]),
+                None
+            ),
+            Some("k1")
+        );
+        assert_eq!(
+            presented_token(&headers(&[("x-goog-api-key", "k2")]), None),
+            Some("k2")
+        );
+        assert_eq!(
+            presented_token(&headers(&[]), Some("alt=sse&key=q1")),
+            Some("q1")
+        );
+        assert_eq!(
+            presented_token(&headers(&[("authorization", "Bearer ")]), Some("key=")),
+            None
+        );
     }
 
     #[test]
     fn hashing_and_masking() {
-        assert_eq!(hash_token("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+        assert_eq!(
+            hash_token("abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
         assert_eq!(mask("sk-ant-1234567890"), "sk-a…7890");
         assert_eq!(mask("short"), "****");
     }
 
     #[test]
     fn key_param_is_removed() {
-        assert_eq!(strip_key_param("alt=sse&key=secret").as_deref(), Some("alt=sse"));
+        assert_eq!(
+            strip_key_param("alt=sse&key=secret").as_deref(),
+            Some("alt=sse")
+        );
         assert_eq!(strip_key_param("key=secret"), None);
-        assert_eq!(strip_key_param("monkey=1&key=x").as_deref(), Some("monkey=1"));
+        assert_eq!(
+            strip_key_param("monkey=1&key=x").as_deref(),
+            Some("monkey=1")
+        );
     }
 }

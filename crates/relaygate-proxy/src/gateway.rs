@@ -75,11 +75,12 @@ impl Gateway {
     pub async fn new(config: ProxyConfig, store: Arc<dyn Store>) -> Result<Self, crate::Error> {
         let client = build_client(&config.timeouts)?;
         let mut nonce = [0u8; 8];
-        ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut nonce)
-            .map_err(|_| crate::Error::Channel {
+        ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut nonce).map_err(
+            |_| crate::Error::Channel {
                 name: String::new(),
                 reason: "no system randomness".to_owned(),
-            })?;
+            },
+        )?;
         let gw = Gateway {
             inner: Arc::new(Inner {
                 config,

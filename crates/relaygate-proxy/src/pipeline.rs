@@ -42,15 +42,19 @@ pub(crate) type Resp = Response<ResponseBody>;
 fn error_response(protocol: Protocol, kind: ErrorKind, message: &str) -> Resp {
     let mut r = Response::new(ResponseBody::full(error_body(protocol, kind, message)));
     *r.status_mut() = StatusCode::from_u16(kind.status()).unwrap_or(StatusCode::BAD_GATEWAY);
-    r.headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     r
 }
 
 fn json_response(body: serde_json::Value) -> Resp {
     let mut r = Response::new(ResponseBody::full(body.to_string()));
-    r.headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     r
 }
 
@@ -84,9 +88,11 @@ fn authenticate(gw: &Inner, headers: &HeaderMap, query: Option<&str>) -> Result<
     let table = gw.table();
     let Some(token) = presented_token(headers, query) else {
         return Err(if table.has_tokens() {
-            "missing gateway token: send it as Authorization: Bearer, x-api-key or x-goog-api-key".to_owned()
+            "missing gateway token: send it as Authorization: Bearer, x-api-key or x-goog-api-key"
+                .to_owned()
         } else {
-            "no gateway tokens are configured: add a [[tokens]] entry to the configuration".to_owned()
+            "no gateway tokens are configured: add a [[tokens]] entry to the configuration"
+                .to_owned()
         });
     };
     let Some(entry) = table.token(&hash_token(token)) else {
@@ -100,7 +106,12 @@ fn authenticate(gw: &Inner, headers: &HeaderMap, query: Option<&str>) -> Result<
     Ok(entry.id)
 }
 
-fn list_models(gw: &Inner, req: &Request<Incoming>, path: &str, protocol: Option<Protocol>) -> Resp {
+fn list_models(
+    gw: &Inner,
+    req: &Request<Incoming>,
+    path: &str,
+    protocol: Option<Protocol>,
+) -> Resp {
     let protocol = protocol.unwrap_or_else(|| guess_protocol(path, req.headers()));
     if let Err(why) = authenticate(gw, req.headers(), req.uri().query()) {
         return error_response(protocol, ErrorKind::Authentication, &why);
@@ -217,13 +228,21 @@ async fn proxy(gw: Arc<Inner>, req: Request<Incoming>, route: Route, path: Strin
     }
     ctx.body = match Limited::new(body, limit).collect().await {
         Ok(c) => c.to_bytes(),
-        Err(e) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => {
+        Err(e)
+            if e.downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some() =>
+        {
             return ctx.fail(
                 ErrorKind::RequestTooLarge,
                 format!("request body is larger than the limit of {limit} bytes"),
             );
         }
-        Err(e) => return ctx.fail(ErrorKind::InvalidRequest, format!("could not read the request body: {e}")),
+        Err(e) => {
+            return ctx.fail(
+                ErrorKind::InvalidRequest,
+                format!("could not read the request body: {e}"),
+            );
+        }
     };
 
     if protocol == Protocol::Gemini {
@@ -234,7 +253,12 @@ async fn proxy(gw: Arc<Inner>, req: Request<Incoming>, route: Route, path: Strin
                 ctx.stream = peek.stream && ctx.route.op == Operation::Generate;
                 match peek.model {
                     Some(m) if !m.trim().is_empty() => ctx.model = m,
-                    _ => return ctx.fail(ErrorKind::InvalidRequest, "the request has no \"model\"".to_owned()),
+                    _ => {
+                        return ctx.fail(
+                            ErrorKind::InvalidRequest,
+                            "the request has no \"model\"".to_owned(),
+                        );
+                    }
                 }
             }
             Err(e) => return ctx.fail(ErrorKind::InvalidRequest, e.to_string()),
@@ -245,7 +269,10 @@ async fn proxy(gw: Arc<Inner>, req: Request<Incoming>, route: Route, path: Strin
 
     let candidates = gw.table().candidates(protocol, &ctx.model);
     if candidates.is_empty() {
-        let msg = format!("no channel serves model {:?} over the {protocol} protocol", ctx.model);
+        let msg = format!(
+            "no channel serves model {:?} over the {protocol} protocol",
+            ctx.model
+        );
         return ctx.fail(ErrorKind::NotFound, msg);
     }
     failover(ctx, candidates).await
@@ -274,7 +301,10 @@ fn plan(gw: &Inner, candidates: &[Arc<ChannelEntry>]) -> Vec<Planned> {
         let order = h.selector.order(&usable);
         let mut out = Vec::new();
         for id in order {
-            let Some(c) = candidates.iter().find(|c| u64::try_from(c.id).ok() == Some(id)) else {
+            let Some(c) = candidates
+                .iter()
+                .find(|c| u64::try_from(c.id).ok() == Some(id))
+            else {
                 continue;
             };
             for k in c
@@ -296,8 +326,14 @@ fn plan(gw: &Inner, candidates: &[Arc<ChannelEntry>]) -> Vec<Planned> {
                 .iter()
                 .flat_map(|c| c.keys.iter().map(move |k| (c, k)))
                 .min_by_key(|(c, k)| {
-                    let ch = h.cooldowns.cooling_until(&Target::Channel(c.id), now).unwrap_or(0);
-                    let key = h.cooldowns.cooling_until(&Target::Key(c.id, k.index), now).unwrap_or(0);
+                    let ch = h
+                        .cooldowns
+                        .cooling_until(&Target::Channel(c.id), now)
+                        .unwrap_or(0);
+                    let key = h
+                        .cooldowns
+                        .cooling_until(&Target::Key(c.id, k.index), now)
+                        .unwrap_or(0);
                     (ch.max(key), std::cmp::Reverse(c.priority))
                 });
             if let Some((c, k)) = soonest {
@@ -379,7 +415,12 @@ async fn attempt(ctx: &Ctx, p: &Planned, url_index: usize, body: Bytes, path: &s
     }
     let req = match builder.body(Full::new(body)) {
         Ok(r) => r,
-        Err(e) => return channel_failure(ErrorKind::BadGateway, format!("invalid upstream URL {url}: {e}")),
+        Err(e) => {
+            return channel_failure(
+                ErrorKind::BadGateway,
+                format!("invalid upstream URL {url}: {e}"),
+            );
+        }
     };
     let first_byte = gw.config.timeouts.first_byte;
     let deadline = Instant::now() + first_byte;
@@ -414,10 +455,16 @@ async fn attempt(ctx: &Ctx, p: &Planned, url_index: usize, body: Bytes, path: &s
                     _ => continue,
                 },
                 Ok(Some(Err(e))) => {
-                    return channel_failure(ErrorKind::BadGateway, format!("upstream body failed before any byte: {e}"));
+                    return channel_failure(
+                        ErrorKind::BadGateway,
+                        format!("upstream body failed before any byte: {e}"),
+                    );
                 }
                 Ok(None) => {
-                    return channel_failure(ErrorKind::BadGateway, format!("upstream answered {status} with an empty body"));
+                    return channel_failure(
+                        ErrorKind::BadGateway,
+                        format!("upstream answered {status} with an empty body"),
+                    );
                 }
                 Err(_) => {
                     return channel_failure(
@@ -437,13 +484,32 @@ async fn attempt(ctx: &Ctx, p: &Planned, url_index: usize, body: Bytes, path: &s
         Ok(Ok(c)) => c.to_bytes(),
         _ => Bytes::new(),
     };
-    let text = scrub(&String::from_utf8_lossy(&body[..body.len().min(512)]), &p.key.secret);
+    let text = scrub(
+        &String::from_utf8_lossy(&body[..body.len().min(512)]),
+        &p.key.secret,
+    );
     let message = format!("upstream {status}: {}", text.trim());
     let (scope, kind, pol) = match status {
-        401 | 402 | 403 => (Scope::Key, ErrorKind::Authentication, policy(cd.auth, cd.max)),
-        429 => (Scope::Key, ErrorKind::RateLimited, policy(cd.rate_limit, cd.max)),
-        408 | 500..=599 => (Scope::Channel, ErrorKind::BadGateway, policy(cd.server, cd.max)),
-        _ => (Scope::Client, ErrorKind::InvalidRequest, policy(cd.server, cd.max)),
+        401 | 402 | 403 => (
+            Scope::Key,
+            ErrorKind::Authentication,
+            policy(cd.auth, cd.max),
+        ),
+        429 => (
+            Scope::Key,
+            ErrorKind::RateLimited,
+            policy(cd.rate_limit, cd.max),
+        ),
+        408 | 500..=599 => (
+            Scope::Channel,
+            ErrorKind::BadGateway,
+            policy(cd.server, cd.max),
+        ),
+        _ => (
+            Scope::Client,
+            ErrorKind::InvalidRequest,
+            policy(cd.server, cd.max),
+        ),
     };
     let until_ms = (status == 429)
         .then(|| retry_after_ms(&parts.headers))
@@ -492,7 +558,10 @@ async fn failover(mut ctx: Ctx, candidates: Vec<Arc<ChannelEntry>>) -> Resp {
         let (path, body) = if upstream_model == ctx.model {
             (ctx.path.clone(), ctx.body.clone())
         } else if ctx.protocol == Protocol::Gemini {
-            (with_path_model(&ctx.path, &upstream_model), ctx.body.clone())
+            (
+                with_path_model(&ctx.path, &upstream_model),
+                ctx.body.clone(),
+            )
         } else {
             match &rewritten {
                 Some((m, b)) if *m == upstream_model => (ctx.path.clone(), b.clone()),
@@ -562,9 +631,15 @@ async fn failover(mut ctx: Ctx, candidates: Vec<Arc<ChannelEntry>>) -> Resp {
         Some(f) if f.response.is_some() => pass_through(ctx, f),
         Some(f) => {
             let kind = f.kind;
-            ctx.fail(kind, format!("all upstream attempts failed; last: {}", f.message))
+            ctx.fail(
+                kind,
+                format!("all upstream attempts failed; last: {}", f.message),
+            )
         }
-        None => ctx.fail(ErrorKind::Unavailable, "no upstream is available".to_owned()),
+        None => ctx.fail(
+            ErrorKind::Unavailable,
+            "no upstream is available".to_owned(),
+        ),
     }
 }
 

@@ -144,6 +144,17 @@ impl RelayStream {
         })
     }
 
+    /// Writes the log row as soon as the upstream body is known to be complete: the server
+    /// may stop polling once it has sent a body of known length.
+    fn finish_if_complete(&mut self) {
+        if self.upstream.is_end_stream() && self.sse.as_ref().is_none_or(|s| s.held.is_empty()) {
+            self.done = true;
+            if let Some(log) = self.log.take() {
+                log.finish(self.status, None);
+            }
+        }
+    }
+
     fn mark_first(&mut self) {
         if !self.first_sent {
             self.first_sent = true;
@@ -154,7 +165,11 @@ impl RelayStream {
     }
 
     /// Ends the stream after an upstream failure.
-    fn fail(&mut self, kind: ErrorKind, message: String) -> Poll<Option<Result<Frame<Bytes>, std::io::Error>>> {
+    fn fail(
+        &mut self,
+        kind: ErrorKind,
+        message: String,
+    ) -> Poll<Option<Result<Frame<Bytes>, std::io::Error>>> {
         self.done = true;
         if let Some(log) = self.log.take() {
             log.finish(self.status, Some(message.clone()));
@@ -171,7 +186,10 @@ impl RelayStream {
         }
     }
 
-    fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, std::io::Error>>> {
+    fn poll_next(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, std::io::Error>>> {
         if self.done {
             return Poll::Ready(None);
         }
@@ -179,6 +197,7 @@ impl RelayStream {
             match self.align(first) {
                 Ok(out) if !out.is_empty() => {
                     self.mark_first();
+                    self.finish_if_complete();
                     return Poll::Ready(Some(Ok(Frame::data(out))));
                 }
                 Ok(_) => {}
@@ -196,6 +215,7 @@ impl RelayStream {
                     match self.align(data) {
                         Ok(out) if !out.is_empty() => {
                             self.mark_first();
+                            self.finish_if_complete();
                             return Poll::Ready(Some(Ok(Frame::data(out))));
                         }
                         Ok(_) => continue,
@@ -224,7 +244,10 @@ impl RelayStream {
                 Poll::Pending => {
                     if self.sleep.as_mut().poll(cx).is_ready() {
                         let secs = self.idle.as_secs();
-                        return self.fail(ErrorKind::Timeout, format!("upstream sent nothing for {secs}s"));
+                        return self.fail(
+                            ErrorKind::Timeout,
+                            format!("upstream sent nothing for {secs}s"),
+                        );
                     }
                     return Poll::Pending;
                 }
@@ -237,7 +260,10 @@ impl Drop for RelayStream {
     fn drop(&mut self) {
         if let Some(log) = self.log.take() {
             // The client went away before the upstream finished.
-            log.finish(499, Some("client disconnected before the response ended".to_owned()));
+            log.finish(
+                499,
+                Some("client disconnected before the response ended".to_owned()),
+            );
         }
     }
 }
@@ -253,7 +279,10 @@ pub enum ResponseBody {
 impl std::fmt::Debug for ResponseBody {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            ResponseBody::Full(b) => f.debug_tuple("Full").field(&b.as_ref().map(Bytes::len)).finish(),
+            ResponseBody::Full(b) => f
+                .debug_tuple("Full")
+                .field(&b.as_ref().map(Bytes::len))
+                .finish(),
             ResponseBody::Relay(_) => f.write_str("Relay"),
         }
     }

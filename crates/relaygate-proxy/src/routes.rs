@@ -73,7 +73,9 @@ pub fn route(method: &Method, path: &str) -> Option<Route> {
     }
     match path {
         "/v1/messages" => Some(Route::new(Protocol::Anthropic, Operation::Generate)),
-        "/v1/messages/count_tokens" => Some(Route::new(Protocol::Anthropic, Operation::CountTokens)),
+        "/v1/messages/count_tokens" => {
+            Some(Route::new(Protocol::Anthropic, Operation::CountTokens))
+        }
         "/v1/chat/completions" => Some(Route::new(Protocol::OpenAiChat, Operation::Generate)),
         "/v1/responses" => Some(Route::new(Protocol::OpenAiResponses, Operation::Generate)),
         _ => gemini(path),
@@ -136,7 +138,11 @@ mod tests {
     use super::*;
 
     #[track_caller]
-    fn check(method: Method, path: &str, expect: Option<(Option<Protocol>, Operation, Option<&str>, bool)>) {
+    fn check(
+        method: Method,
+        path: &str,
+        expect: Option<(Option<Protocol>, Operation, Option<&str>, bool)>,
+    ) {
         let got = route(&method, path).map(|r| (r.protocol, r.op, r.path_model, r.path_stream));
         let expect = expect.map(|(p, o, m, s)| (p, o, m.map(str::to_owned), s));
         assert_eq!(got, expect, "{method} {path}");
@@ -146,17 +152,53 @@ mod tests {
     fn route_table() {
         use Operation::*;
         use Protocol::*;
-        check(Method::POST, "/v1/messages", Some((Some(Anthropic), Generate, None, false)));
-        check(Method::POST, "/v1/messages/count_tokens", Some((Some(Anthropic), CountTokens, None, false)));
-        check(Method::POST, "/v1/chat/completions", Some((Some(OpenAiChat), Generate, None, false)));
-        check(Method::POST, "/v1/responses", Some((Some(OpenAiResponses), Generate, None, false)));
-        check(Method::POST, "/v1beta/models/gemini-2.5-pro:generateContent", Some((Some(Gemini), Generate, Some("gemini-2.5-pro"), false)));
-        check(Method::POST, "/v1/models/gemini-2.5-pro:streamGenerateContent", Some((Some(Gemini), Generate, Some("gemini-2.5-pro"), true)));
-        check(Method::POST, "/v1beta/models/g:countTokens", Some((Some(Gemini), CountTokens, Some("g"), false)));
+        check(
+            Method::POST,
+            "/v1/messages",
+            Some((Some(Anthropic), Generate, None, false)),
+        );
+        check(
+            Method::POST,
+            "/v1/messages/count_tokens",
+            Some((Some(Anthropic), CountTokens, None, false)),
+        );
+        check(
+            Method::POST,
+            "/v1/chat/completions",
+            Some((Some(OpenAiChat), Generate, None, false)),
+        );
+        check(
+            Method::POST,
+            "/v1/responses",
+            Some((Some(OpenAiResponses), Generate, None, false)),
+        );
+        check(
+            Method::POST,
+            "/v1beta/models/gemini-2.5-pro:generateContent",
+            Some((Some(Gemini), Generate, Some("gemini-2.5-pro"), false)),
+        );
+        check(
+            Method::POST,
+            "/v1/models/gemini-2.5-pro:streamGenerateContent",
+            Some((Some(Gemini), Generate, Some("gemini-2.5-pro"), true)),
+        );
+        check(
+            Method::POST,
+            "/v1beta/models/g:countTokens",
+            Some((Some(Gemini), CountTokens, Some("g"), false)),
+        );
         check(Method::POST, "/v1beta/models/g:embedContent", None);
         check(Method::POST, "/v1beta/models/:generateContent", None);
-        check(Method::GET, "/v1/models", Some((None, ListModels, None, false)));
-        check(Method::GET, "/v1beta/models", Some((Some(Gemini), ListModels, None, false)));
+        check(
+            Method::GET,
+            "/v1/models",
+            Some((None, ListModels, None, false)),
+        );
+        check(
+            Method::GET,
+            "/v1beta/models",
+            Some((Some(Gemini), ListModels, None, false)),
+        );
         check(Method::HEAD, "/api/hello", Some((None, Probe, None, false)));
         check(Method::GET, "/v1/messages", None);
         check(Method::DELETE, "/v1/messages", None);
@@ -166,7 +208,10 @@ mod tests {
     #[test]
     fn gemini_model_rewrite() {
         assert_eq!(
-            with_path_model("/v1beta/models/alias:streamGenerateContent", "gemini-2.5-flash"),
+            with_path_model(
+                "/v1beta/models/alias:streamGenerateContent",
+                "gemini-2.5-flash"
+            ),
             "/v1beta/models/gemini-2.5-flash:streamGenerateContent"
         );
         assert_eq!(with_path_model("/v1/messages", "x"), "/v1/messages");

@@ -62,8 +62,14 @@ pub async fn serve(
     }
     drop(listener);
     let grace = gateway.config().shutdown_grace;
-    tracing::info!("shutting down: waiting up to {}s for in-flight requests", grace.as_secs());
-    if tokio::time::timeout(grace, graceful.shutdown()).await.is_err() {
+    tracing::info!(
+        "shutting down: waiting up to {}s for in-flight requests",
+        grace.as_secs()
+    );
+    if tokio::time::timeout(grace, graceful.shutdown())
+        .await
+        .is_err()
+    {
         tracing::warn!("in-flight requests did not finish within the grace period");
     }
     gateway.store().flush().await?;
@@ -81,10 +87,12 @@ pub struct Server {
 impl Server {
     /// Binds `addr` (port 0 picks one) and serves `gateway` in a background task.
     pub async fn start(addr: SocketAddr, gateway: Gateway) -> Result<Self, Error> {
-        let listener = TcpListener::bind(addr).await.map_err(|source| Error::Listen {
-            addr: addr.to_string(),
-            source,
-        })?;
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|source| Error::Listen {
+                addr: addr.to_string(),
+                source,
+            })?;
         let addr = listener.local_addr().map_err(|source| Error::Listen {
             addr: addr.to_string(),
             source,

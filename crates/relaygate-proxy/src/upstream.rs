@@ -98,7 +98,12 @@ pub fn upstream_headers(client: &HeaderMap, protocol: Protocol, secret: &str) ->
             || listed.iter().any(|l| l == name.as_str())
             || matches!(
                 name.as_str(),
-                "host" | "content-length" | "accept-encoding" | "authorization" | "x-api-key" | "x-goog-api-key"
+                "host"
+                    | "content-length"
+                    | "accept-encoding"
+                    | "authorization"
+                    | "x-api-key"
+                    | "x-goog-api-key"
             )
         {
             continue;
@@ -128,7 +133,10 @@ pub fn upstream_headers(client: &HeaderMap, protocol: Protocol, secret: &str) ->
         }
     }
     if !out.contains_key(header::CONTENT_TYPE) {
-        out.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        out.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
     }
     out
 }
@@ -153,12 +161,42 @@ mod tests {
     #[test]
     fn url_join_table() {
         let cases = [
-            ("https://api.x.com", "/v1/messages", None, "https://api.x.com/v1/messages"),
-            ("https://api.x.com/", "/v1/messages", Some("beta=true"), "https://api.x.com/v1/messages?beta=true"),
-            ("https://api.openai.com/v1", "/v1/chat/completions", None, "https://api.openai.com/v1/chat/completions"),
-            ("https://g.com/v1beta", "/v1beta/models/m:generateContent", None, "https://g.com/v1beta/models/m:generateContent"),
-            ("https://openrouter.ai/api", "/v1/chat/completions", None, "https://openrouter.ai/api/v1/chat/completions"),
-            ("https://x.com/v1", "/v1beta/models/m:generateContent", None, "https://x.com/v1/v1beta/models/m:generateContent"),
+            (
+                "https://api.x.com",
+                "/v1/messages",
+                None,
+                "https://api.x.com/v1/messages",
+            ),
+            (
+                "https://api.x.com/",
+                "/v1/messages",
+                Some("beta=true"),
+                "https://api.x.com/v1/messages?beta=true",
+            ),
+            (
+                "https://api.openai.com/v1",
+                "/v1/chat/completions",
+                None,
+                "https://api.openai.com/v1/chat/completions",
+            ),
+            (
+                "https://g.com/v1beta",
+                "/v1beta/models/m:generateContent",
+                None,
+                "https://g.com/v1beta/models/m:generateContent",
+            ),
+            (
+                "https://openrouter.ai/api",
+                "/v1/chat/completions",
+                None,
+                "https://openrouter.ai/api/v1/chat/completions",
+            ),
+            (
+                "https://x.com/v1",
+                "/v1beta/models/m:generateContent",
+                None,
+                "https://x.com/v1/v1beta/models/m:generateContent",
+            ),
         ];
         for (base, path, q, want) in cases {
             assert_eq!(join_url(base, path, q), want);
@@ -177,16 +215,32 @@ mod tests {
         h.insert("host", "gw".parse().unwrap());
         for p in Protocol::ALL {
             let out = upstream_headers(&h, p, "sk-channel");
-            let all: Vec<String> = out.iter().map(|(_, v)| v.to_str().unwrap().to_owned()).collect();
-            assert!(all.iter().all(|v| !v.contains("client-token")), "{p}: {all:?}");
+            let all: Vec<String> = out
+                .iter()
+                .map(|(_, v)| v.to_str().unwrap().to_owned())
+                .collect();
+            assert!(
+                all.iter().all(|v| !v.contains("client-token")),
+                "{p}: {all:?}"
+            );
             assert!(all.iter().any(|v| v.contains("sk-channel")), "{p}");
-            assert!(!out.contains_key("x-drop-me") && !out.contains_key("host") && !out.contains_key("connection"));
+            assert!(
+                !out.contains_key("x-drop-me")
+                    && !out.contains_key("host")
+                    && !out.contains_key("connection")
+            );
             assert_eq!(out["anthropic-beta"], "a,b");
         }
         let a = upstream_headers(&h, Protocol::Anthropic, "sk-channel");
         assert_eq!(a["x-api-key"], "sk-channel");
         assert_eq!(a["anthropic-version"], "2023-06-01");
-        assert_eq!(upstream_headers(&h, Protocol::OpenAiChat, "k")["authorization"], "Bearer k");
-        assert_eq!(upstream_headers(&h, Protocol::Gemini, "k")["x-goog-api-key"], "k");
+        assert_eq!(
+            upstream_headers(&h, Protocol::OpenAiChat, "k")["authorization"],
+            "Bearer k"
+        );
+        assert_eq!(
+            upstream_headers(&h, Protocol::Gemini, "k")["x-goog-api-key"],
+            "k"
+        );
     }
 }

@@ -113,7 +113,10 @@ pub trait Store: ChannelStore + TokenStore + LogStore + std::fmt::Debug {
 
 /// Opens the store named by `url`: `sqlite://PATH` or a plain file path (SQLite).
 pub fn open(url: &str) -> Result<std::sync::Arc<dyn Store>> {
-    if let Some(path) = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")) {
+    if let Some(path) = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+    {
         if path.is_empty() {
             return Err(Error::InvalidUrl {
                 url: url.to_owned(),

@@ -120,7 +120,10 @@ impl ChannelSpec {
             }
         }
         if self.keys.is_empty() || self.keys.iter().any(|k| k.trim().is_empty()) {
-            return bad(format!("channel {:?} needs at least one non-empty key", self.name));
+            return bad(format!(
+                "channel {:?} needs at least one non-empty key",
+                self.name
+            ));
         }
         if self.models.is_empty() {
             return bad(format!("channel {:?} serves no model", self.name));
@@ -128,10 +131,16 @@ impl ChannelSpec {
         let mut seen = std::collections::HashSet::new();
         for m in &self.models {
             if m.name.trim().is_empty() || m.name.contains(['\r', '\n', '\0']) {
-                return bad(format!("channel {:?}: invalid model name {:?}", self.name, m.name));
+                return bad(format!(
+                    "channel {:?}: invalid model name {:?}",
+                    self.name, m.name
+                ));
             }
             if !seen.insert(m.name.as_str()) {
-                return bad(format!("channel {:?}: model {:?} listed twice", self.name, m.name));
+                return bad(format!(
+                    "channel {:?}: model {:?} listed twice",
+                    self.name, m.name
+                ));
             }
         }
         Ok(())

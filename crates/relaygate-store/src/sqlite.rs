@@ -14,8 +14,12 @@ use relaygate_protocol::Protocol;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use tokio::sync::oneshot;
 
-use crate::model::{Channel, ChannelKey, ChannelSpec, ClientToken, LogQuery, ModelEntry, RequestLog, TokenSpec};
-use crate::{BoxFuture, ChannelStore, Error, LOG_FLUSH_INTERVAL, LogStore, Result, Store, TokenStore};
+use crate::model::{
+    Channel, ChannelKey, ChannelSpec, ClientToken, LogQuery, ModelEntry, RequestLog, TokenSpec,
+};
+use crate::{
+    BoxFuture, ChannelStore, Error, LOG_FLUSH_INTERVAL, LogStore, Result, Store, TokenStore,
+};
 
 /// Numbered migrations; entry `i` takes the schema from `user_version` i to i + 1.
 const MIGRATIONS: &[&str] = &[include_str!("../migrations/sqlite/0001_init.sql")];
@@ -44,7 +48,9 @@ pub struct SqliteStore {
 
 impl std::fmt::Debug for SqliteStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SqliteStore").field("path", &self.path).finish()
+        f.debug_struct("SqliteStore")
+            .field("path", &self.path)
+            .finish()
     }
 }
 
@@ -65,7 +71,10 @@ fn configure(conn: &Connection) -> Result<()> {
 /// re-read under an immediate (write-locking) transaction.
 fn migrate(conn: &mut Connection) -> Result<()> {
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-    let version: usize = tx.pragma_query_value(None, "user_version", |r| r.get::<_, i64>(0))?.try_into().unwrap_or(0);
+    let version: usize = tx
+        .pragma_query_value(None, "user_version", |r| r.get::<_, i64>(0))?
+        .try_into()
+        .unwrap_or(0);
     for (i, sql) in MIGRATIONS.iter().enumerate().skip(version) {
         tx.execute_batch(sql)?;
         tx.pragma_update(None, "user_version", (i + 1) as i64)?;
@@ -258,7 +267,8 @@ fn insert_logs(conn: &mut Connection, rows: &[RequestLog]) -> Result<()> {
                 r.status,
                 r.attempts,
                 i64::try_from(r.duration_ms).unwrap_or(i64::MAX),
-                r.first_byte_ms.map(|v| i64::try_from(v).unwrap_or(i64::MAX)),
+                r.first_byte_ms
+                    .map(|v| i64::try_from(v).unwrap_or(i64::MAX)),
                 r.stream,
                 r.error,
             ])?;
@@ -297,9 +307,12 @@ fn load_channels(conn: &Connection) -> Result<Vec<Channel>> {
     let mut channels = Vec::new();
     for row in rows {
         let (id, name, protocol, urls, priority, weight, enabled, created, updated) = row?;
-        let protocol: Protocol = protocol
-            .parse()
-            .map_err(|e: relaygate_protocol::UnknownProtocol| corrupt("channels", "protocol", e.to_string()))?;
+        let protocol: Protocol =
+            protocol
+                .parse()
+                .map_err(|e: relaygate_protocol::UnknownProtocol| {
+                    corrupt("channels", "protocol", e.to_string())
+                })?;
         let base_urls: Vec<String> = serde_json::from_str(&urls)
             .map_err(|e| corrupt("channels", "base_urls", e.to_string()))?;
         channels.push(Channel {
@@ -316,24 +329,40 @@ fn load_channels(conn: &Connection) -> Result<Vec<Channel>> {
             updated_at_ms: updated,
         });
     }
-    let index: std::collections::HashMap<i64, usize> =
-        channels.iter().enumerate().map(|(i, c)| (c.id, i)).collect();
+    let index: std::collections::HashMap<i64, usize> = channels
+        .iter()
+        .enumerate()
+        .map(|(i, c)| (c.id, i))
+        .collect();
     let mut keys = conn.prepare_cached(
         "SELECT channel_id, key_index, secret, enabled FROM channel_keys ORDER BY channel_id, key_index",
     )?;
     for row in keys.query_map([], |r| {
-        Ok((r.get::<_, i64>(0)?, r.get::<_, u32>(1)?, r.get::<_, String>(2)?, r.get::<_, bool>(3)?))
+        Ok((
+            r.get::<_, i64>(0)?,
+            r.get::<_, u32>(1)?,
+            r.get::<_, String>(2)?,
+            r.get::<_, bool>(3)?,
+        ))
     })? {
         let (cid, index_, secret, enabled) = row?;
         if let Some(&i) = index.get(&cid) {
-            channels[i].keys.push(ChannelKey { index: index_, secret, enabled });
+            channels[i].keys.push(ChannelKey {
+                index: index_,
+                secret,
+                enabled,
+            });
         }
     }
     let mut models = conn.prepare_cached(
         "SELECT channel_id, model, upstream_model FROM channel_models ORDER BY channel_id, position",
     )?;
     for row in models.query_map([], |r| {
-        Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, Option<String>>(2)?))
+        Ok((
+            r.get::<_, i64>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, Option<String>>(2)?,
+        ))
     })? {
         let (cid, name, upstream) = row?;
         if let Some(&i) = index.get(&cid) {
@@ -397,11 +426,16 @@ fn load_tokens(conn: &Connection) -> Result<Vec<ClientToken>> {
             created_at_ms: r.get(6)?,
         })
     })?;
-    rows.collect::<rusqlite::Result<Vec<_>>>().map_err(Error::from)
+    rows.collect::<rusqlite::Result<Vec<_>>>()
+        .map_err(Error::from)
 }
 
 fn query_logs(conn: &Connection, q: &LogQuery) -> Result<Vec<RequestLog>> {
-    let limit = if q.limit == 0 { 100 } else { q.limit.min(10_000) };
+    let limit = if q.limit == 0 {
+        100
+    } else {
+        q.limit.min(10_000)
+    };
     let mut stmt = conn.prepare_cached(
         "SELECT request_id, started_at, token_id, client_protocol, model_requested, model_sent,
                 channel_id, channel_name, key_index, upstream_url, status, attempts, duration_ms,
@@ -430,7 +464,8 @@ fn query_logs(conn: &Connection, q: &LogQuery) -> Result<Vec<RequestLog>> {
             error: r.get(15)?,
         })
     })?;
-    rows.collect::<rusqlite::Result<Vec<_>>>().map_err(Error::from)
+    rows.collect::<rusqlite::Result<Vec<_>>>()
+        .map_err(Error::from)
 }
 
 impl ChannelStore for SqliteStore {
@@ -484,14 +519,17 @@ impl TokenStore for SqliteStore {
 impl LogStore for SqliteStore {
     fn record(&self, row: RequestLog) {
         let Ok(tx) = self.sender() else {
-            self.dropped.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            self.dropped
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             tracing::error!(request_id = %row.request_id, "store closed: request log dropped");
             return;
         };
         if let Err(e) = tx.try_send(WriteCmd::Log(Box::new(row))) {
-            self.dropped.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            self.dropped
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             let id = match &e {
-                mpsc::TrySendError::Full(WriteCmd::Log(r)) | mpsc::TrySendError::Disconnected(WriteCmd::Log(r)) => r.request_id.clone(),
+                mpsc::TrySendError::Full(WriteCmd::Log(r))
+                | mpsc::TrySendError::Disconnected(WriteCmd::Log(r)) => r.request_id.clone(),
                 _ => String::new(),
             };
             tracing::error!(request_id = %id, "log queue full or closed: request log dropped");

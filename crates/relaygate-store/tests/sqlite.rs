@@ -5,7 +5,8 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use relaygate_protocol::Protocol;
 use relaygate_store::{
-    ChannelSpec, ChannelStore, LogQuery, LogStore, ModelEntry, RequestLog, SqliteStore, Store, TokenSpec, TokenStore,
+    ChannelSpec, ChannelStore, LogQuery, LogStore, ModelEntry, RequestLog, SqliteStore, Store,
+    TokenSpec, TokenStore,
 };
 
 fn temp_db(name: &str) -> PathBuf {
@@ -27,8 +28,14 @@ fn spec(name: &str) -> ChannelSpec {
         base_urls: vec!["https://api.example.com".to_owned()],
         keys: vec!["sk-one-aaaaaaaa".to_owned(), "sk-two-bbbbbbbb".to_owned()],
         models: vec![
-            ModelEntry { name: "claude-a".to_owned(), upstream: None },
-            ModelEntry { name: "alias".to_owned(), upstream: Some("claude-b".to_owned()) },
+            ModelEntry {
+                name: "claude-a".to_owned(),
+                upstream: None,
+            },
+            ModelEntry {
+                name: "alias".to_owned(),
+                upstream: Some("claude-b".to_owned()),
+            },
         ],
         priority: 5,
         weight: 2,
@@ -69,7 +76,10 @@ async fn channels_upsert_by_name_and_keep_order() {
     assert_eq!(all[0].keys[0].secret, "sk-three-cccccccc");
     assert_eq!(all[0].models[1].upstream_name(), "claude-b");
     assert_eq!(all[0].models[0].upstream, None);
-    assert!(!format!("{:?}", all[0].keys[0]).contains("three"), "Debug must mask keys");
+    assert!(
+        !format!("{:?}", all[0].keys[0]).contains("three"),
+        "Debug must mask keys"
+    );
     assert!(store.delete_channel(id).await.unwrap());
     assert!(!store.delete_channel(id).await.unwrap());
     assert_eq!(store.list_channels().await.unwrap().len(), 1);
@@ -82,7 +92,10 @@ async fn invalid_channels_are_refused() {
     bad.base_urls = vec!["ftp://nope".to_owned()];
     assert!(store.upsert_channel(bad).await.is_err());
     let mut bad = spec("x");
-    bad.models.push(ModelEntry { name: "claude-a".to_owned(), upstream: None });
+    bad.models.push(ModelEntry {
+        name: "claude-a".to_owned(),
+        upstream: None,
+    });
     assert!(store.upsert_channel(bad).await.is_err());
     assert!(store.list_channels().await.unwrap().is_empty());
 }
@@ -91,14 +104,29 @@ async fn invalid_channels_are_refused() {
 async fn tokens_upsert() {
     let store = SqliteStore::open(temp_db("tokens")).unwrap();
     let hash = "a".repeat(64);
-    let t = TokenSpec { name: "ci".to_owned(), token_hash: hash.clone(), hint: "rg-…abcd".to_owned(), enabled: true, expires_at_ms: None };
+    let t = TokenSpec {
+        name: "ci".to_owned(),
+        token_hash: hash.clone(),
+        hint: "rg-…abcd".to_owned(),
+        enabled: true,
+        expires_at_ms: None,
+    };
     let id = store.upsert_token(t.clone()).await.unwrap();
-    let t2 = TokenSpec { token_hash: "b".repeat(64), ..t };
+    let t2 = TokenSpec {
+        token_hash: "b".repeat(64),
+        ..t
+    };
     assert_eq!(store.upsert_token(t2).await.unwrap(), id);
     let tokens = store.list_tokens().await.unwrap();
     assert_eq!(tokens.len(), 1);
     assert_eq!(tokens[0].token_hash, "b".repeat(64));
-    let bad = TokenSpec { name: "x".to_owned(), token_hash: "short".to_owned(), hint: String::new(), enabled: true, expires_at_ms: None };
+    let bad = TokenSpec {
+        name: "x".to_owned(),
+        token_hash: "short".to_owned(),
+        hint: String::new(),
+        enabled: true,
+        expires_at_ms: None,
+    };
     assert!(store.upsert_token(bad).await.is_err());
 }
 
@@ -112,10 +140,22 @@ async fn logs_are_batched_idempotent_and_survive_reopen() {
         }
         store.record(log("req-5", Some(99))); // duplicate id: ignored
         store.flush().await.unwrap();
-        let rows = store.query_logs(LogQuery { limit: 5000, ..LogQuery::default() }).await.unwrap();
+        let rows = store
+            .query_logs(LogQuery {
+                limit: 5000,
+                ..LogQuery::default()
+            })
+            .await
+            .unwrap();
         assert_eq!(rows.len(), 1000);
         assert_eq!(rows[0].request_id, "req-999");
-        let one = store.query_logs(LogQuery { request_id: Some("req-5".to_owned()), ..LogQuery::default() }).await.unwrap();
+        let one = store
+            .query_logs(LogQuery {
+                request_id: Some("req-5".to_owned()),
+                ..LogQuery::default()
+            })
+            .await
+            .unwrap();
         assert_eq!(one.len(), 1);
         assert_eq!(one[0].channel_id, Some(2));
         assert_eq!(one[0].first_byte_ms, Some(3));
@@ -123,9 +163,25 @@ async fn logs_are_batched_idempotent_and_survive_reopen() {
         store.close().await.unwrap();
     }
     let store = SqliteStore::open(&path).unwrap();
-    let rows = store.query_logs(LogQuery { limit: 1, ..LogQuery::default() }).await.unwrap();
-    assert_eq!(rows[0].request_id, "after-flush", "close must write queued rows");
-    let by_channel = store.query_logs(LogQuery { channel_id: Some(1), limit: 5000, ..LogQuery::default() }).await.unwrap();
+    let rows = store
+        .query_logs(LogQuery {
+            limit: 1,
+            ..LogQuery::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        rows[0].request_id, "after-flush",
+        "close must write queued rows"
+    );
+    let by_channel = store
+        .query_logs(LogQuery {
+            channel_id: Some(1),
+            limit: 5000,
+            ..LogQuery::default()
+        })
+        .await
+        .unwrap();
     assert_eq!(by_channel.len(), 333);
 }
 

@@ -41,7 +41,10 @@ fn pieces(text: &str, n: usize) -> Vec<String> {
     let chars: Vec<char> = text.chars().collect();
     let n = n.max(1).min(chars.len().max(1));
     let size = chars.len().div_ceil(n);
-    chars.chunks(size.max(1)).map(|c| c.iter().collect()).collect()
+    chars
+        .chunks(size.max(1))
+        .map(|c| c.iter().collect())
+        .collect()
 }
 
 /// A non-streamed answer for the protocol of `path`.
@@ -106,30 +109,47 @@ pub fn canned_stream(path: &str, o: &CannedOptions) -> Vec<Bytes> {
             out.push(sse(Some("message_start"), &json!({"type": "message_start", "message": {
                 "id": "msg_mock_1", "type": "message", "role": "assistant", "model": o.model, "content": [],
                 "stop_reason": null, "stop_sequence": null, "usage": {"input_tokens": 12, "output_tokens": 1}}})));
-            out.push(sse(Some("content_block_start"), &json!({"type": "content_block_start", "index": 0,
-                "content_block": {"type": "text", "text": ""}})));
+            out.push(sse(
+                Some("content_block_start"),
+                &json!({"type": "content_block_start", "index": 0,
+                "content_block": {"type": "text", "text": ""}}),
+            ));
             out.push(sse(Some("ping"), &json!({"type": "ping"})));
             for p in &parts {
-                out.push(sse(Some("content_block_delta"), &json!({"type": "content_block_delta", "index": 0,
-                    "delta": {"type": "text_delta", "text": p}})));
+                out.push(sse(
+                    Some("content_block_delta"),
+                    &json!({"type": "content_block_delta", "index": 0,
+                    "delta": {"type": "text_delta", "text": p}}),
+                ));
             }
-            out.push(sse(Some("content_block_stop"), &json!({"type": "content_block_stop", "index": 0})));
+            out.push(sse(
+                Some("content_block_stop"),
+                &json!({"type": "content_block_stop", "index": 0}),
+            ));
             out.push(sse(Some("message_delta"), &json!({"type": "message_delta",
                 "delta": {"stop_reason": "end_turn", "stop_sequence": null}, "usage": {"output_tokens": 7}})));
             out.push(sse(Some("message_stop"), &json!({"type": "message_stop"})));
         }
         "openai" => {
-            let chunk = |delta: serde_json::Value, finish: serde_json::Value| json!({
+            let chunk = |delta: serde_json::Value, finish: serde_json::Value| {
+                json!({
                 "id": "chatcmpl-mock1", "object": "chat.completion.chunk", "created": 1_700_000_000,
-                "model": o.model, "choices": [{"index": 0, "delta": delta, "logprobs": null, "finish_reason": finish}]});
-            out.push(sse(None, &chunk(json!({"role": "assistant", "content": ""}), json!(null))));
+                "model": o.model, "choices": [{"index": 0, "delta": delta, "logprobs": null, "finish_reason": finish}]})
+            };
+            out.push(sse(
+                None,
+                &chunk(json!({"role": "assistant", "content": ""}), json!(null)),
+            ));
             for p in &parts {
                 out.push(sse(None, &chunk(json!({"content": p}), json!(null))));
             }
             out.push(sse(None, &chunk(json!({}), json!("stop"))));
-            out.push(sse(None, &json!({"id": "chatcmpl-mock1", "object": "chat.completion.chunk",
+            out.push(sse(
+                None,
+                &json!({"id": "chatcmpl-mock1", "object": "chat.completion.chunk",
                 "created": 1_700_000_000, "model": o.model, "choices": [],
-                "usage": {"prompt_tokens": 12, "completion_tokens": 7, "total_tokens": 19}})));
+                "usage": {"prompt_tokens": 12, "completion_tokens": 7, "total_tokens": 19}}),
+            ));
             out.push(Bytes::from_static(b"data: [DONE]\n\n"));
         }
         "responses" => {
@@ -140,24 +160,42 @@ pub fn canned_stream(path: &str, o: &CannedOptions) -> Vec<Bytes> {
                 seq += 1;
                 sse(Some(name), &v)
             };
-            out.push(ev("response.created", json!({"response": responses_object(o, "in_progress")})));
-            out.push(ev("response.in_progress", json!({"response": responses_object(o, "in_progress")})));
+            out.push(ev(
+                "response.created",
+                json!({"response": responses_object(o, "in_progress")}),
+            ));
+            out.push(ev(
+                "response.in_progress",
+                json!({"response": responses_object(o, "in_progress")}),
+            ));
             out.push(ev("response.output_item.added", json!({"output_index": 0, "item": {
                 "id": "msg_mock_1", "type": "message", "status": "in_progress", "role": "assistant", "content": []}})));
             out.push(ev("response.content_part.added", json!({"item_id": "msg_mock_1", "output_index": 0,
                 "content_index": 0, "part": {"type": "output_text", "text": "", "annotations": []}})));
             for p in &parts {
-                out.push(ev("response.output_text.delta", json!({"item_id": "msg_mock_1", "output_index": 0,
-                    "content_index": 0, "delta": p, "logprobs": []})));
+                out.push(ev(
+                    "response.output_text.delta",
+                    json!({"item_id": "msg_mock_1", "output_index": 0,
+                    "content_index": 0, "delta": p, "logprobs": []}),
+                ));
             }
-            out.push(ev("response.output_text.done", json!({"item_id": "msg_mock_1", "output_index": 0,
-                "content_index": 0, "text": o.text, "logprobs": []})));
+            out.push(ev(
+                "response.output_text.done",
+                json!({"item_id": "msg_mock_1", "output_index": 0,
+                "content_index": 0, "text": o.text, "logprobs": []}),
+            ));
             out.push(ev("response.content_part.done", json!({"item_id": "msg_mock_1", "output_index": 0,
                 "content_index": 0, "part": {"type": "output_text", "text": o.text, "annotations": []}})));
-            out.push(ev("response.output_item.done", json!({"output_index": 0, "item": {
+            out.push(ev(
+                "response.output_item.done",
+                json!({"output_index": 0, "item": {
                 "id": "msg_mock_1", "type": "message", "status": "completed", "role": "assistant",
-                "content": [{"type": "output_text", "text": o.text, "annotations": []}]}})));
-            out.push(ev("response.completed", json!({"response": responses_object(o, "completed")})));
+                "content": [{"type": "output_text", "text": o.text, "annotations": []}]}}),
+            ));
+            out.push(ev(
+                "response.completed",
+                json!({"response": responses_object(o, "completed")}),
+            ));
         }
         _ => {
             let n = parts.len();
@@ -186,8 +224,16 @@ mod tests {
         assert!(last("/v1/messages").starts_with(b"event: message_stop"));
         assert_eq!(&last("/v1/chat/completions")[..], b"data: [DONE]\n\n");
         assert!(last("/v1/responses").starts_with(b"event: response.completed"));
-        assert!(String::from_utf8_lossy(&last("/v1beta/models/m:streamGenerateContent")).contains("finishReason"));
-        for p in ["/v1/messages", "/v1/chat/completions", "/v1/responses", "/v1beta/models/m:generateContent"] {
+        assert!(
+            String::from_utf8_lossy(&last("/v1beta/models/m:streamGenerateContent"))
+                .contains("finishReason")
+        );
+        for p in [
+            "/v1/messages",
+            "/v1/chat/completions",
+            "/v1/responses",
+            "/v1beta/models/m:generateContent",
+        ] {
             let v: serde_json::Value = serde_json::from_slice(&canned_json(p, &o)).unwrap();
             assert!(v.is_object());
         }

@@ -26,10 +26,14 @@ pub fn recorded_or_skip(test: &str) -> Option<PathBuf> {
     match recorded_dir() {
         Some(d) => Some(d),
         None if std::env::var("RELAYGATE_REQUIRE_FIXTURES").as_deref() == Ok("1") => {
-            panic!("{test}: recorded fixtures are required (RELAYGATE_REQUIRE_FIXTURES=1) but ../shared/fixtures/recorded is missing")
+            panic!(
+                "{test}: recorded fixtures are required (RELAYGATE_REQUIRE_FIXTURES=1) but ../shared/fixtures/recorded is missing"
+            )
         }
         None => {
-            eprintln!("SKIP {test}: ../shared/fixtures/recorded not found (set RELAYGATE_FIXTURES_DIR)");
+            eprintln!(
+                "SKIP {test}: ../shared/fixtures/recorded not found (set RELAYGATE_FIXTURES_DIR)"
+            );
             None
         }
     }
@@ -79,7 +83,10 @@ fn protocol_of(rel: &str, first_line: &str) -> &'static str {
         "anthropic"
     } else if rel.contains("responses") {
         "responses"
-    } else if rel.contains("gemini") || rel.contains("firebase") || first_line.contains("candidates") {
+    } else if rel.contains("gemini")
+        || rel.contains("firebase")
+        || first_line.contains("candidates")
+    {
         "gemini"
     } else {
         "openai"
@@ -93,7 +100,11 @@ pub fn recorded_streams(dir: &Path) -> std::io::Result<Vec<RecordedStream>> {
     files.sort();
     let mut out = Vec::new();
     for path in files {
-        let rel = path.strip_prefix(dir).unwrap_or(&path).to_string_lossy().into_owned();
+        let rel = path
+            .strip_prefix(dir)
+            .unwrap_or(&path)
+            .to_string_lossy()
+            .into_owned();
         let bytes = std::fs::read(&path)?;
         if rel.ends_with(".sse") {
             let first = String::from_utf8_lossy(&bytes[..bytes.len().min(200)]).into_owned();
@@ -124,7 +135,11 @@ pub fn recorded_streams(dir: &Path) -> std::io::Result<Vec<RecordedStream>> {
                 ev.push_str("\n\n");
                 events.push(ev.into_bytes());
             }
-            out.push(RecordedStream { name: rel, protocol, events });
+            out.push(RecordedStream {
+                name: rel,
+                protocol,
+                events,
+            });
         }
     }
     Ok(out)

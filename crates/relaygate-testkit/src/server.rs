@@ -225,8 +225,13 @@ fn streamed(chunks: Vec<Bytes>, gap: Duration, cut_after: Option<usize>) -> Mock
     tokio::spawn(async move {
         for (i, c) in chunks.into_iter().enumerate() {
             if cut_after == Some(i) {
+                // Let what was written reach the peer before the connection is torn down.
+                tokio::time::sleep(Duration::from_millis(30)).await;
                 let _ = tx
-                    .send(Err(std::io::Error::new(std::io::ErrorKind::ConnectionReset, "mock cut")))
+                    .send(Err(std::io::Error::new(
+                        std::io::ErrorKind::ConnectionReset,
+                        "mock cut",
+                    )))
                     .await;
                 return;
             }
@@ -259,7 +264,11 @@ async fn handle(
 ) -> Result<Response<MockBody>, Infallible> {
     let key = credential(&req);
     let (parts, body) = req.into_parts();
-    let body = body.collect().await.map(|c| c.to_bytes()).unwrap_or_default();
+    let body = body
+        .collect()
+        .await
+        .map(|c| c.to_bytes())
+        .unwrap_or_default();
     let path = parts.uri.path().to_owned();
     let query = parts.uri.query().map(str::to_owned);
 
@@ -269,7 +278,10 @@ async fn handle(
             .iter()
             .map(|r| serde_json::json!({"method": r.method, "path": r.path, "query": r.query, "key": r.key}))
             .collect();
-        return Ok(json_response(StatusCode::OK, serde_json::Value::Array(seen).to_string()));
+        return Ok(json_response(
+            StatusCode::OK,
+            serde_json::Value::Array(seen).to_string(),
+        ));
     }
 
     let (behavior, options, gap) = {
@@ -336,7 +348,11 @@ fn respond<'a>(
                 tokio::time::sleep(d).await;
                 respond(*then, path, query, body, options, gap).await
             }
-            Behavior::Status { status, body, headers } => {
+            Behavior::Status {
+                status,
+                body,
+                headers,
+            } => {
                 let mut r = json_response(
                     StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
                     body,
@@ -351,7 +367,10 @@ fn respond<'a>(
                 }
                 r
             }
-            Behavior::Replay { content_type, chunks } => {
+            Behavior::Replay {
+                content_type,
+                chunks,
+            } => {
                 let mut r = Response::new(streamed(chunks, gap, None));
                 if let Ok(v) = http::HeaderValue::from_str(&content_type) {
                     r.headers_mut().insert(http::header::CONTENT_TYPE, v);
@@ -400,7 +419,10 @@ fn respond<'a>(
                     );
                     r
                 } else {
-                    json_response(StatusCode::OK, String::from_utf8_lossy(&canned_json(path, options)).into_owned())
+                    json_response(
+                        StatusCode::OK,
+                        String::from_utf8_lossy(&canned_json(path, options)).into_owned(),
+                    )
                 }
             }
         }

@@ -15,7 +15,10 @@ async fn main() -> anyhow::Result<()> {
     let mut options = CannedOptions::default();
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
-        let mut value = || args.next().ok_or_else(|| anyhow::anyhow!("{a} needs a value"));
+        let mut value = || {
+            args.next()
+                .ok_or_else(|| anyhow::anyhow!("{a} needs a value"))
+        };
         match a.as_str() {
             "--listen" => listen = value()?,
             "--gap-ms" => gap_ms = value()?.parse()?,

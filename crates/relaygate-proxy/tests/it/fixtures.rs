@@ -1,0 +1,53 @@
+//! Recorded real-API streams pass through the gateway unchanged.
+
+use relaygate_protocol::Protocol;
+use relaygate_testkit::fixtures::{recorded_or_skip, recorded_streams};
+
+use crate::support::*;
+
+#[tokio::test]
+async fn recorded_streams_pass_through_byte_for_byte() {
+    let Some(dir) = recorded_or_skip("recorded_streams_pass_through_byte_for_byte") else {
+        return;
+    };
+    let streams = recorded_streams(&dir).unwrap();
+    assert!(
+        streams.len() >= 20,
+        "expected the recorded corpus, found {}",
+        streams.len()
+    );
+    let mock = MockUpstream::start().await.unwrap();
+    let url = mock.url();
+    let env = Env::start(vec![
+        channel("a", Protocol::Anthropic, &url, &["k"], &["m"]),
+        channel("o", Protocol::OpenAiChat, &url, &["k"], &["m"]),
+        channel("r", Protocol::OpenAiResponses, &url, &["k"], &["m"]),
+        channel("g", Protocol::Gemini, &url, &["k"], &["m"]),
+    ])
+    .await;
+    for s in &streams {
+        let protocol = match s.protocol {
+            "anthropic" => Protocol::Anthropic,
+            "responses" => Protocol::OpenAiResponses,
+            "gemini" => Protocol::Gemini,
+            _ => Protocol::OpenAiChat,
+        };
+        mock.on_any(Behavior::Replay {
+            content_type: "text/event-stream".to_owned(),
+            chunks: s
+                .events
+                .iter()
+                .map(|e| bytes::Bytes::from(e.clone()))
+                .collect(),
+        });
+        let (path, body) = request_for(protocol, "m", true);
+        let r = env.post(protocol, &path, &body).await;
+        assert_eq!(r.status, 200, "{}", s.name);
+        assert_eq!(
+            r.body.to_vec(),
+            s.events.concat(),
+            "{} changed in transit",
+            s.name
+        );
+    }
+}
