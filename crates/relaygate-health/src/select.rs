@@ -36,7 +36,7 @@ impl ChannelSelector {
     /// Orders `candidates` for one request and advances the rotation.
     pub fn order(&mut self, candidates: &[Candidate]) -> Vec<u64> {
         let mut sorted: Vec<Candidate> = candidates.to_vec();
-        sorted.sort_by(|a, b| b.priority.cmp(&a.priority));
+        sorted.sort_by_key(|c| std::cmp::Reverse(c.priority));
         let mut out = Vec::with_capacity(sorted.len());
         let mut start = 0;
         while start < sorted.len() {

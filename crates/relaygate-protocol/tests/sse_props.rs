@@ -1,5 +1,6 @@
 //! Property tests of the SSE codec: chunking never changes the events, and encode/decode
 //! round-trips.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use proptest::prelude::*;
 use relaygate_protocol::sse::{SseDecoder, SseEvent};

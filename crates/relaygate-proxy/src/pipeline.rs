@@ -98,10 +98,10 @@ fn authenticate(gw: &Inner, headers: &HeaderMap, query: Option<&str>) -> Result<
     let Some(entry) = table.token(&hash_token(token)) else {
         return Err("invalid gateway token".to_owned());
     };
-    if let Some(exp) = entry.expires_at_ms {
-        if i64::try_from(gw.clock.now_ms()).unwrap_or(i64::MAX) >= exp {
-            return Err("gateway token expired".to_owned());
-        }
+    if let Some(exp) = entry.expires_at_ms
+        && i64::try_from(gw.clock.now_ms()).unwrap_or(i64::MAX) >= exp
+    {
+        return Err("gateway token expired".to_owned());
     }
     Ok(entry.id)
 }
@@ -383,7 +383,7 @@ fn policy(d: Duration, max: Duration) -> CooldownPolicy {
 fn retry_after_ms(headers: &HeaderMap) -> Option<u64> {
     let v = headers.get(header::RETRY_AFTER)?.to_str().ok()?.trim();
     let secs: f64 = v.parse().ok()?;
-    (secs.is_finite() && secs >= 0.0).then(|| (secs * 1000.0) as u64)
+    (secs.is_finite() && secs >= 0.0).then_some((secs * 1000.0) as u64)
 }
 
 fn scrub(text: &str, secret: &str) -> String {
@@ -490,7 +490,7 @@ async fn attempt(ctx: &Ctx, p: &Planned, url_index: usize, body: Bytes, path: &s
     );
     let message = format!("upstream {status}: {}", text.trim());
     let (scope, kind, pol) = match status {
-        401 | 402 | 403 => (
+        401..=403 => (
             Scope::Key,
             ErrorKind::Authentication,
             policy(cd.auth, cd.max),

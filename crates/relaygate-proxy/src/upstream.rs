@@ -47,10 +47,10 @@ pub fn join_url(base: &str, path: &str, query: Option<&str>) -> String {
     let mut path = path;
     for version in ["/v1beta", "/v1"] {
         if base.ends_with(version) {
-            if let Some(rest) = path.strip_prefix(version) {
-                if rest.starts_with('/') {
-                    path = rest;
-                }
+            if let Some(rest) = path.strip_prefix(version)
+                && rest.starts_with('/')
+            {
+                path = rest;
             }
             break;
         }

@@ -166,10 +166,10 @@ impl SqliteStore {
                     }
                 };
                 let out = f(&conn);
-                if let Ok(mut r) = readers.lock() {
-                    if r.len() < 4 {
-                        r.push(conn);
-                    }
+                if let Ok(mut r) = readers.lock()
+                    && r.len() < 4
+                {
+                    r.push(conn);
                 }
                 out
             })

@@ -1,4 +1,5 @@
 //! The SQLite backend against a real database file.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, Ordering};
