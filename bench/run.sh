@@ -129,7 +129,7 @@ cleanup() {
     for i in "${!NAMES[@]}"; do
       if [[ -s "$TMP/${NAMES[$i]}.log" ]]; then
         printf '[bench] --- last lines of %s.log ---\n' "${NAMES[$i]}" >&2
-        tail -n 20 "$TMP/${NAMES[$i]}.log" >&2 || true
+        tail -n 20 "$TMP/${NAMES[$i]}.log" | sed 's/\x1b\[[0-9;]*m//g' >&2 || true
       fi
     done
   fi
@@ -141,8 +141,8 @@ cleanup() {
   exit "$rc"
 }
 trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+trap 'log "interrupted; stopping"; exit 130' INT
+trap 'log "terminated; stopping"; exit 143' TERM
 
 # start NAME PORT CMD... : runs CMD in the background (log in $TMP/NAME.log) and waits for PORT.
 start() {
@@ -190,7 +190,7 @@ EOF
 start mock "$MOCK_PORT" "$MOCK_BIN" --listen "127.0.0.1:$MOCK_PORT" --gap-ms 0
 start mock-slow "$SLOW_PORT" "$MOCK_BIN" --listen "127.0.0.1:$SLOW_PORT" --gap-ms 5 --deltas 20
 start gateway "$GW_PORT" env -u RELAYGATE_LISTEN -u RELAYGATE_STORAGE -u RELAYGATE_CONFIG \
-  RELAYGATE_LOG=warn "$GATEWAY_BIN" serve --config "$TMP/relaygate.toml"
+  RELAYGATE_LOG=warn NO_COLOR=1 "$GATEWAY_BIN" serve --config "$TMP/relaygate.toml"
 
 # One request of each kind to each target before measuring: fail clearly if anything is off.
 probe() {

@@ -1,0 +1,230 @@
+//! The real binary: configuration handling, serving, SIGTERM flush, and the official SDKs.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::print_stderr)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use relaygate_store::{LogQuery, LogStore, SqliteStore};
+use relaygate_testkit::MockUpstream;
+
+const BIN: &str = env!("CARGO_BIN_EXE_relaygate");
+const TOKEN: &str = "rg-binary-test-token";
+
+fn temp_dir(name: &str) -> PathBuf {
+    static N: AtomicU32 = AtomicU32::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "relaygate-bin-{}-{name}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn config(dir: &Path, mock: &str) -> PathBuf {
+    let text = format!(
+        r#"
+listen = "127.0.0.1:0"
+storage = "sqlite://{db}"
+[[channels]]
+name = "anth"
+protocol = "anthropic"
+base_url = "{mock}"
+keys = ["up-anthropic-1"]
+models = ["claude-mock"]
+[[channels]]
+name = "oai"
+protocol = "openai"
+base_url = "{mock}/v1"
+keys = ["up-openai-1"]
+models = ["gpt-mock"]
+[[channels]]
+name = "resp"
+protocol = "responses"
+base_url = "{mock}"
+keys = ["up-responses-1"]
+models = ["codex-mock"]
+[[channels]]
+name = "gem"
+protocol = "gemini"
+base_url = "{mock}"
+keys = ["up-gemini-1"]
+models = ["gemini-mock"]
+[[tokens]]
+name = "test"
+token = "{TOKEN}"
+"#,
+        db = dir.join("relaygate.db").display()
+    );
+    let path = dir.join("relaygate.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// Starts the binary and waits for its "listening on" line; returns the child and base URL.
+fn start(args: &[&str], envs: &[(&str, &str)]) -> (Child, String, Vec<String>) {
+    let mut cmd = Command::new(BIN);
+    cmd.args(args)
+        .env("RELAYGATE_LOG", "warn")
+        .env_remove("RELAYGATE_CONFIG")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit());
+    for (k, v) in envs {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut lines = Vec::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        let line = rx.recv_timeout(left).unwrap_or_else(|_| panic!("no listening line; got {lines:?}"));
+        if let Some(url) = line.split("listening on ").nth(1) {
+            let url = url.trim().to_owned();
+            // Collect the rest of the banner that is already there.
+            std::thread::sleep(Duration::from_millis(200));
+            while let Ok(l) = rx.try_recv() {
+                lines.push(l);
+            }
+            return (child, url, lines);
+        }
+        lines.push(line);
+    }
+}
+
+fn sigterm(child: &mut Child) -> std::process::ExitStatus {
+    let ok = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status().unwrap();
+    assert!(ok.success());
+    for _ in 0..300 {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    panic!("relaygate did not exit within 15 s of SIGTERM");
+}
+
+fn post(url: &str, path: &str, headers: &[(&str, &str)], body: &str) -> (u16, String) {
+    // A tiny blocking HTTP/1.1 client keeps this test free of an async client.
+    use std::io::{Read, Write};
+    let addr = url.trim_start_matches("http://");
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut req = format!("POST {path} HTTP/1.1\r\nhost: {addr}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n", body.len());
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    req.push_str(body);
+    s.write_all(req.as_bytes()).unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    let status = out.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    (status, out)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn serves_from_a_config_file_and_flushes_logs_on_sigterm() {
+    let mock = MockUpstream::start().await.unwrap();
+    let dir = temp_dir("serve");
+    let cfg = config(&dir, &mock.url());
+    let (mut child, url, _) = start(&["serve", "--config", cfg.to_str().unwrap()], &[]);
+    let body = r#"{"model":"claude-mock","max_tokens":8,"stream":true,"messages":[{"role":"user","content":"hi"}]}"#;
+    let u = url.clone();
+    let (status, text) = tokio::task::spawn_blocking(move || post(&u, "/v1/messages", &[("x-api-key", TOKEN)], body))
+        .await
+        .unwrap();
+    assert_eq!(status, 200, "{text}");
+    assert!(text.contains("event: message_stop"));
+    let u = url.clone();
+    let (status, _) = tokio::task::spawn_blocking(move || post(&u, "/v1/messages", &[("x-api-key", "nope-nope")], body))
+        .await
+        .unwrap();
+    assert_eq!(status, 401);
+    assert!(sigterm(&mut child).success());
+    assert_eq!(mock.requests()[0].key.as_deref(), Some("up-anthropic-1"));
+    let store = SqliteStore::open(dir.join("relaygate.db")).unwrap();
+    let rows = store.query_logs(LogQuery::default()).await.unwrap();
+    assert_eq!(rows.len(), 2, "both requests are logged before exit");
+    assert!(rows.iter().any(|r| r.status == 200 && r.channel_name.as_deref() == Some("anth")));
+    assert!(rows.iter().any(|r| r.status == 401));
+}
+
+#[test]
+fn unknown_config_keys_name_the_key_and_line() {
+    let dir = temp_dir("badcfg");
+    let path = dir.join("bad.toml");
+    std::fs::write(&path, "listen = \"127.0.0.1:0\"\n\n[timeouts]\nfirst_byte = 3\n").unwrap();
+    let out = Command::new(BIN)
+        .args(["serve", "--config", path.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("first_byte") && err.contains("line 4"), "{err}");
+}
+
+#[test]
+fn starts_without_a_config_and_explains_the_setup() {
+    let dir = temp_dir("noconfig");
+    let db = format!("sqlite://{}", dir.join("x.db").display());
+    let (mut child, url, banner) = start(&["serve", "--listen", "127.0.0.1:0"], &[("RELAYGATE_STORAGE", &db)]);
+    assert!(url.starts_with("http://127.0.0.1:"));
+    let banner = banner.join("\n");
+    assert!(banner.contains("[[channels]]") && banner.contains("[[tokens]]"), "{banner}");
+    assert!(banner.contains("docs/configuration.md"));
+    assert!(sigterm(&mut child).success());
+    assert!(dir.join("x.db").exists());
+}
+
+fn sdks_available() -> bool {
+    Command::new("python3")
+        .args(["-c", "import anthropic, openai, google.genai"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn official_python_sdks_get_their_answers_through_the_gateway() {
+    if !sdks_available() {
+        if std::env::var("RELAYGATE_REQUIRE_SDKS").as_deref() == Ok("1") {
+            panic!("RELAYGATE_REQUIRE_SDKS=1 but the Python SDKs are missing: pip install -r tests/sdk/requirements.txt");
+        }
+        eprintln!("SKIP official_python_sdks: pip install -r tests/sdk/requirements.txt to run it");
+        return;
+    }
+    let mock = MockUpstream::start().await.unwrap();
+    let dir = temp_dir("sdk");
+    let cfg = config(&dir, &mock.url());
+    let (mut child, url, _) = start(&["serve", "--config", cfg.to_str().unwrap()], &[]);
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/sdk/drive_sdks.py");
+    let mock_url = mock.url();
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new("python3")
+            .arg(script)
+            .args(["--base-url", &url, "--token", TOKEN, "--mock-url", &mock_url])
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(sigterm(&mut child).success());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "SDK checks failed:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains(" 0 failed"), "{stdout}");
+}
