@@ -1,5 +1,10 @@
 //! The real binary: configuration handling, serving, SIGTERM flush, and the official SDKs.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::print_stderr)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::print_stderr
+)]
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -90,7 +95,9 @@ fn start(args: &[&str], envs: &[(&str, &str)]) -> (Child, String, Vec<String>) {
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     loop {
         let left = deadline.saturating_duration_since(std::time::Instant::now());
-        let line = rx.recv_timeout(left).unwrap_or_else(|_| panic!("no listening line; got {lines:?}"));
+        let line = rx
+            .recv_timeout(left)
+            .unwrap_or_else(|_| panic!("no listening line; got {lines:?}"));
         if let Some(url) = line.split("listening on ").nth(1) {
             let url = url.trim().to_owned();
             // Collect the rest of the banner that is already there.
@@ -105,7 +112,11 @@ fn start(args: &[&str], envs: &[(&str, &str)]) -> (Child, String, Vec<String>) {
 }
 
 fn sigterm(child: &mut Child) -> std::process::ExitStatus {
-    let ok = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status().unwrap();
+    let ok = Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status()
+        .unwrap();
     assert!(ok.success());
     for _ in 0..300 {
         if let Some(status) = child.try_wait().unwrap() {
@@ -123,7 +134,10 @@ fn post(url: &str, path: &str, headers: &[(&str, &str)], body: &str) -> (u16, St
     let addr = url.trim_start_matches("http://");
     let mut s = std::net::TcpStream::connect(addr).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    let mut req = format!("POST {path} HTTP/1.1\r\nhost: {addr}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n", body.len());
+    let mut req = format!(
+        "POST {path} HTTP/1.1\r\nhost: {addr}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n",
+        body.len()
+    );
     for (k, v) in headers {
         req.push_str(&format!("{k}: {v}\r\n"));
     }
@@ -132,7 +146,11 @@ fn post(url: &str, path: &str, headers: &[(&str, &str)], body: &str) -> (u16, St
     s.write_all(req.as_bytes()).unwrap();
     let mut out = String::new();
     s.read_to_string(&mut out).unwrap();
-    let status = out.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    let status = out
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
     (status, out)
 }
 
@@ -144,22 +162,29 @@ async fn serves_from_a_config_file_and_flushes_logs_on_sigterm() {
     let (mut child, url, _) = start(&["serve", "--config", cfg.to_str().unwrap()], &[]);
     let body = r#"{"model":"claude-mock","max_tokens":8,"stream":true,"messages":[{"role":"user","content":"hi"}]}"#;
     let u = url.clone();
-    let (status, text) = tokio::task::spawn_blocking(move || post(&u, "/v1/messages", &[("x-api-key", TOKEN)], body))
-        .await
-        .unwrap();
+    let (status, text) = tokio::task::spawn_blocking(move || {
+        post(&u, "/v1/messages", &[("x-api-key", TOKEN)], body)
+    })
+    .await
+    .unwrap();
     assert_eq!(status, 200, "{text}");
     assert!(text.contains("event: message_stop"));
     let u = url.clone();
-    let (status, _) = tokio::task::spawn_blocking(move || post(&u, "/v1/messages", &[("x-api-key", "nope-nope")], body))
-        .await
-        .unwrap();
+    let (status, _) = tokio::task::spawn_blocking(move || {
+        post(&u, "/v1/messages", &[("x-api-key", "nope-nope")], body)
+    })
+    .await
+    .unwrap();
     assert_eq!(status, 401);
     assert!(sigterm(&mut child).success());
     assert_eq!(mock.requests()[0].key.as_deref(), Some("up-anthropic-1"));
     let store = SqliteStore::open(dir.join("relaygate.db")).unwrap();
     let rows = store.query_logs(LogQuery::default()).await.unwrap();
     assert_eq!(rows.len(), 2, "both requests are logged before exit");
-    assert!(rows.iter().any(|r| r.status == 200 && r.channel_name.as_deref() == Some("anth")));
+    assert!(
+        rows.iter()
+            .any(|r| r.status == 200 && r.channel_name.as_deref() == Some("anth"))
+    );
     assert!(rows.iter().any(|r| r.status == 401));
 }
 
@@ -167,24 +192,37 @@ async fn serves_from_a_config_file_and_flushes_logs_on_sigterm() {
 fn unknown_config_keys_name_the_key_and_line() {
     let dir = temp_dir("badcfg");
     let path = dir.join("bad.toml");
-    std::fs::write(&path, "listen = \"127.0.0.1:0\"\n\n[timeouts]\nfirst_byte = 3\n").unwrap();
+    std::fs::write(
+        &path,
+        "listen = \"127.0.0.1:0\"\n\n[timeouts]\nfirst_byte = 3\n",
+    )
+    .unwrap();
     let out = Command::new(BIN)
         .args(["serve", "--config", path.to_str().unwrap()])
         .output()
         .unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("first_byte") && err.contains("line 4"), "{err}");
+    assert!(
+        err.contains("first_byte") && err.contains("line 4"),
+        "{err}"
+    );
 }
 
 #[test]
 fn starts_without_a_config_and_explains_the_setup() {
     let dir = temp_dir("noconfig");
     let db = format!("sqlite://{}", dir.join("x.db").display());
-    let (mut child, url, banner) = start(&["serve", "--listen", "127.0.0.1:0"], &[("RELAYGATE_STORAGE", &db)]);
+    let (mut child, url, banner) = start(
+        &["serve", "--listen", "127.0.0.1:0"],
+        &[("RELAYGATE_STORAGE", &db)],
+    );
     assert!(url.starts_with("http://127.0.0.1:"));
     let banner = banner.join("\n");
-    assert!(banner.contains("[[channels]]") && banner.contains("[[tokens]]"), "{banner}");
+    assert!(
+        banner.contains("[[channels]]") && banner.contains("[[tokens]]"),
+        "{banner}"
+    );
     assert!(banner.contains("docs/configuration.md"));
     assert!(sigterm(&mut child).success());
     assert!(dir.join("x.db").exists());
@@ -203,7 +241,9 @@ fn sdks_available() -> bool {
 async fn official_python_sdks_get_their_answers_through_the_gateway() {
     if !sdks_available() {
         if std::env::var("RELAYGATE_REQUIRE_SDKS").as_deref() == Ok("1") {
-            panic!("RELAYGATE_REQUIRE_SDKS=1 but the Python SDKs are missing: pip install -r tests/sdk/requirements.txt");
+            panic!(
+                "RELAYGATE_REQUIRE_SDKS=1 but the Python SDKs are missing: pip install -r tests/sdk/requirements.txt"
+            );
         }
         eprintln!("SKIP official_python_sdks: pip install -r tests/sdk/requirements.txt to run it");
         return;
@@ -217,7 +257,14 @@ async fn official_python_sdks_get_their_answers_through_the_gateway() {
     let out = tokio::task::spawn_blocking(move || {
         Command::new("python3")
             .arg(script)
-            .args(["--base-url", &url, "--token", TOKEN, "--mock-url", &mock_url])
+            .args([
+                "--base-url",
+                &url,
+                "--token",
+                TOKEN,
+                "--mock-url",
+                &mock_url,
+            ])
             .output()
             .unwrap()
     })
@@ -225,6 +272,10 @@ async fn official_python_sdks_get_their_answers_through_the_gateway() {
     .unwrap();
     assert!(sigterm(&mut child).success());
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "SDK checks failed:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "SDK checks failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(stdout.contains(" 0 failed"), "{stdout}");
 }
