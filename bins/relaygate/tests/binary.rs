@@ -1,5 +1,7 @@
 //! The real binary: configuration handling, serving, SIGTERM flush, and the official SDKs.
+// Children are returned to the caller, which always waits for them (`sigterm`).
 #![allow(
+    clippy::zombie_processes,
     clippy::unwrap_used,
     clippy::expect_used,
     clippy::panic,
