@@ -7,8 +7,10 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use relaygate_protocol::Protocol;
-use relaygate_proxy::{CooldownConfig, ProxyConfig, Timeouts};
-use relaygate_store::{ChannelSpec, ModelEntry, TokenSpec};
+use relaygate_proxy::{CooldownConfig, ProxyConfig, RoutingConfig, Timeouts};
+use relaygate_store::{
+    ChannelLimits, ChannelSpec, KeyStrategy, ModelEntry, TokenLimits, TokenSpec,
+};
 use serde::Deserialize;
 
 /// The default database when none is configured.
@@ -29,6 +31,8 @@ pub struct FileConfig {
     #[serde(default)]
     pub cooldown: CooldownFile,
     #[serde(default)]
+    pub routing: RoutingFile,
+    #[serde(default)]
     pub channels: Vec<ChannelFile>,
     #[serde(default)]
     pub tokens: Vec<TokenFile>,
@@ -48,7 +52,20 @@ pub struct CooldownFile {
     pub auth_secs: Option<u64>,
     pub rate_limit_secs: Option<u64>,
     pub server_secs: Option<u64>,
+    pub timeout_secs: Option<u64>,
+    pub quota_secs: Option<u64>,
+    pub model_secs: Option<u64>,
     pub max_secs: Option<u64>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RoutingFile {
+    pub fuzzy_models: Option<bool>,
+    pub utc_offset: Option<String>,
+    pub health_penalty: Option<f64>,
+    pub health_window_secs: Option<u64>,
+    pub hold_bytes: Option<usize>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -70,6 +87,12 @@ pub struct ChannelFile {
     pub priority: i64,
     pub weight: Option<u32>,
     pub enabled: Option<bool>,
+    pub key_strategy: Option<String>,
+    #[serde(default)]
+    pub rpm_limit: u32,
+    #[serde(default)]
+    pub max_concurrency: u32,
+    pub available_hours: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -80,6 +103,28 @@ pub struct TokenFile {
     pub token_sha256: Option<String>,
     pub enabled: Option<bool>,
     pub expires_at_unix_ms: Option<i64>,
+    #[serde(default)]
+    pub allowed_models: Vec<String>,
+    #[serde(default)]
+    pub allowed_channels: Vec<String>,
+    #[serde(default)]
+    pub max_concurrency: u32,
+}
+
+/// Parses `+08:00`, `-05:30`, `Z` or `UTC` into minutes east of UTC.
+fn utc_offset_minutes(text: &str) -> Option<i32> {
+    let t = text.trim();
+    if t.eq_ignore_ascii_case("z") || t.eq_ignore_ascii_case("utc") {
+        return Some(0);
+    }
+    let (sign, rest) = match t.as_bytes().first()? {
+        b'+' => (1, &t[1..]),
+        b'-' => (-1, &t[1..]),
+        _ => return None,
+    };
+    let (h, m) = rest.split_once(':').unwrap_or((rest, "0"));
+    let (h, m): (i32, i32) = (h.parse().ok()?, m.parse().ok()?);
+    (h <= 14 && m < 60).then_some(sign * (h * 60 + m))
 }
 
 /// The effective configuration after defaults and command-line overrides.
@@ -147,7 +192,25 @@ impl FileConfig {
                 auth: secs(self.cooldown.auth_secs, c.auth),
                 rate_limit: secs(self.cooldown.rate_limit_secs, c.rate_limit),
                 server: secs(self.cooldown.server_secs, c.server),
+                timeout: secs(self.cooldown.timeout_secs, c.timeout),
+                quota: secs(self.cooldown.quota_secs, c.quota),
+                model: secs(self.cooldown.model_secs, c.model),
                 max: secs(self.cooldown.max_secs, c.max),
+            },
+            routing: {
+                let r = RoutingConfig::default();
+                RoutingConfig {
+                    fuzzy_models: self.routing.fuzzy_models.unwrap_or(r.fuzzy_models),
+                    utc_offset_minutes: match &self.routing.utc_offset {
+                        None => r.utc_offset_minutes,
+                        Some(t) => utc_offset_minutes(t).with_context(|| {
+                            format!("routing.utc_offset: {t:?} is not like +08:00")
+                        })?,
+                    },
+                    health_penalty: self.routing.health_penalty.unwrap_or(r.health_penalty),
+                    health_window: secs(self.routing.health_window_secs, r.health_window),
+                    hold_bytes: self.routing.hold_bytes.unwrap_or(r.hold_bytes),
+                }
             },
             max_keys_per_channel: self
                 .max_keys_per_channel
@@ -193,6 +256,17 @@ impl FileConfig {
                 priority: ch.priority,
                 weight: ch.weight.unwrap_or(1),
                 enabled: ch.enabled.unwrap_or(true),
+                limits: ChannelLimits {
+                    key_strategy: match ch.key_strategy.as_deref() {
+                        None => KeyStrategy::Sequential,
+                        Some(s) => KeyStrategy::parse(s).with_context(|| {
+                            format!("{what}: key_strategy {s:?} is not sequential or round_robin")
+                        })?,
+                    },
+                    rpm: ch.rpm_limit,
+                    max_concurrency: ch.max_concurrency,
+                    available_hours: ch.available_hours,
+                },
             };
             spec.validate().map_err(|e| anyhow::anyhow!("{e}"))?;
             channels.push(spec);
@@ -227,6 +301,11 @@ impl FileConfig {
                 hint,
                 enabled: t.enabled.unwrap_or(true),
                 expires_at_ms: t.expires_at_unix_ms,
+                limits: TokenLimits {
+                    allowed_models: t.allowed_models,
+                    allowed_channels: t.allowed_channels,
+                    max_concurrency: t.max_concurrency,
+                },
             });
         }
         Ok(Config {

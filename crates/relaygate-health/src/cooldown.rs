@@ -90,8 +90,14 @@ impl<K: Eq + Hash + Clone> CooldownBook<K> {
     }
 
     /// Records a success: the target is usable at once and its next failure starts afresh.
-    pub fn succeed(&mut self, key: &K) {
-        self.entries.remove(key);
+    /// Returns whether there was anything to clear.
+    pub fn succeed(&mut self, key: &K) -> bool {
+        self.entries.remove(key).is_some()
+    }
+
+    /// Puts back a state saved earlier (after a restart).
+    pub fn restore(&mut self, key: K, state: CooldownState) {
+        self.entries.insert(key, state);
     }
 
     /// When `key` becomes usable again, if it is cooling at `now`.

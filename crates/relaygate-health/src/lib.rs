@@ -8,13 +8,27 @@
 //!
 //! - [`CooldownBook`]: exponential cooldowns per key (a channel, one key of a channel, a URL),
 //!   doubling on each repeated failure up to a cap and cleared by a success.
-//! - [`ChannelSelector`]: orders candidate channels by priority, and inside one priority by
-//!   smooth weighted round-robin (the nginx algorithm), so traffic is spread by weight while the
-//!   rest of the list stays the failover order.
+//! - [`HealthBook`]: success rate per channel over a sliding window with a prior, turned into
+//!   an effective priority, so failing channels sink and recover as they heal.
+//! - [`ChannelSelector`]: orders candidate channels by effective priority, and inside one
+//!   priority by smooth weighted round-robin (the nginx algorithm), so traffic is spread by
+//!   weight while the rest of the list stays the failover order.
+//! - [`UrlBook`]: latency memory per base URL; unexplored URLs first, then a choice weighted by
+//!   inverse latency.
+//! - [`RpmBook`] and [`DailyWindow`]: requests-per-minute windows and availability hours.
+//! - [`fuzzy_pick`]: opt-in fuzzy model matching.
 #![deny(missing_docs)]
 
 mod cooldown;
+mod limits;
+mod models;
+mod score;
 mod select;
+mod urls;
 
 pub use cooldown::{CooldownBook, CooldownPolicy, CooldownState};
+pub use limits::{DailyWindow, RetryAfter, RpmBook};
+pub use models::fuzzy_pick;
+pub use score::{HealthBook, HealthConfig};
 pub use select::{Candidate, ChannelSelector};
+pub use urls::UrlBook;

@@ -1,17 +1,26 @@
 use std::collections::HashMap;
 
 /// A channel that could serve a request, as the selector sees it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Candidate {
     /// The channel's id.
     pub id: u64,
-    /// Higher priorities are tried first.
-    pub priority: i64,
-    /// Share of traffic inside its priority group (0 is treated as 1).
+    /// Higher priorities are tried first: the configured priority, lowered by bad health
+    /// (see [`crate::HealthBook::effective_priority`]).
+    pub priority: f64,
+    /// Share of traffic inside its priority group (0 is treated as 1); callers multiply the
+    /// configured weight by the number of usable keys.
     pub weight: u32,
 }
 
-/// Orders candidates: priority descending; inside each priority the smooth weighted round-robin
+impl Candidate {
+    /// Channels whose priorities agree to 0.1 share a group.
+    fn group(&self) -> i64 {
+        (self.priority * 10.0 + 1e-9).floor() as i64
+    }
+}
+
+/// Orders candidates: priority descending (grouped at 0.1 precision); inside each group the smooth weighted round-robin
 /// winner first, then the others in their given order as the failover sequence.
 ///
 /// Smooth weighted round-robin (as in nginx): every pick adds each member's weight to its
@@ -36,15 +45,15 @@ impl ChannelSelector {
     /// Orders `candidates` for one request and advances the rotation.
     pub fn order(&mut self, candidates: &[Candidate]) -> Vec<u64> {
         let mut sorted: Vec<Candidate> = candidates.to_vec();
-        sorted.sort_by_key(|c| std::cmp::Reverse(c.priority));
+        sorted.sort_by_key(|c| std::cmp::Reverse(c.group()));
         let mut out = Vec::with_capacity(sorted.len());
         let mut start = 0;
         while start < sorted.len() {
-            let prio = sorted[start].priority;
+            let group_of = sorted[start].group();
             let end = start
                 + sorted[start..]
                     .iter()
-                    .take_while(|c| c.priority == prio)
+                    .take_while(|c| c.group() == group_of)
                     .count();
             let group = &sorted[start..end];
             if group.len() == 1 {
@@ -104,7 +113,7 @@ mod tests {
     fn c(id: u64, priority: i64, weight: u32) -> Candidate {
         Candidate {
             id,
-            priority,
+            priority: priority as f64,
             weight,
         }
     }
@@ -137,10 +146,64 @@ mod tests {
     }
 
     #[test]
+    fn health_demotion_splits_a_priority_group() {
+        let mut s = ChannelSelector::new();
+        let healthy = c(1, 10, 1);
+        let sick = Candidate {
+            id: 2,
+            priority: 10.0 - 50.0,
+            weight: 100,
+        };
+        for _ in 0..5 {
+            assert_eq!(s.order(&[sick, healthy]), vec![1, 2]);
+        }
+        // Tiny differences (< 0.1) stay in one rotation.
+        let a = Candidate {
+            id: 3,
+            priority: 5.01,
+            weight: 1,
+        };
+        let b = Candidate {
+            id: 4,
+            priority: 5.04,
+            weight: 1,
+        };
+        let firsts: Vec<u64> = (0..4).map(|_| s.order(&[a, b])[0]).collect();
+        assert_eq!(firsts, vec![3, 4, 3, 4]);
+    }
+
+    #[test]
     fn equal_weights_alternate_and_zero_counts_as_one() {
         let mut s = ChannelSelector::new();
         let group = [c(1, 0, 0), c(2, 0, 0)];
         let firsts: Vec<u64> = (0..4).map(|_| s.order(&group)[0]).collect();
         assert_eq!(firsts, vec![1, 2, 1, 2]);
+    }
+}
+
+#[cfg(test)]
+mod props {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        /// Over one full cycle (sum of weights picks) each member wins exactly its weight.
+        #[test]
+        fn swrr_gives_each_weight_its_exact_share(weights in proptest::collection::vec(1u32..8, 1..6)) {
+            let group: Vec<Candidate> = weights
+                .iter()
+                .enumerate()
+                .map(|(i, &w)| Candidate { id: i as u64 + 1, priority: 0.0, weight: w })
+                .collect();
+            let total: u32 = weights.iter().sum();
+            let mut s = ChannelSelector::new();
+            let mut wins = vec![0u32; weights.len()];
+            for _ in 0..total {
+                let first = s.order(&group)[0];
+                wins[(first - 1) as usize] += 1;
+            }
+            prop_assert_eq!(wins, weights);
+        }
     }
 }

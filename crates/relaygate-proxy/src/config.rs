@@ -28,8 +28,14 @@ pub struct CooldownConfig {
     pub auth: Duration,
     /// A key or channel rate-limited (429) without a usable `retry-after`.
     pub rate_limit: Duration,
-    /// A channel or URL failing (5xx, connect error, timeout).
+    /// A channel or URL failing (5xx, connect error).
     pub server: Duration,
+    /// A timeout (connect, first byte, idle).
+    pub timeout: Duration,
+    /// A key whose quota is exhausted (when the upstream names no reset time).
+    pub quota: Duration,
+    /// A model a channel says it does not have (404 model not found, 410).
+    pub model: Duration,
     /// The cap on any cooldown.
     pub max: Duration,
 }
@@ -40,13 +46,43 @@ impl Default for CooldownConfig {
             auth: Duration::from_secs(300),
             rate_limit: Duration::from_secs(60),
             server: Duration::from_secs(30),
+            timeout: Duration::from_secs(30),
+            quota: Duration::from_secs(1800),
+            model: Duration::from_secs(600),
             max: Duration::from_secs(1800),
         }
     }
 }
 
+/// How candidates are chosen.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RoutingConfig {
+    /// Match a model a channel does not list exactly by substring (newest wins).
+    pub fuzzy_models: bool,
+    /// The offset of local time from UTC, in minutes, for channel availability hours.
+    pub utc_offset_minutes: i32,
+    /// Priority points a channel loses at health score 0.
+    pub health_penalty: f64,
+    /// The window health is measured over.
+    pub health_window: Duration,
+    /// Bytes of a 2xx answer held back while looking for a soft error before the first content.
+    pub hold_bytes: usize,
+}
+
+impl Default for RoutingConfig {
+    fn default() -> Self {
+        RoutingConfig {
+            fuzzy_models: false,
+            utc_offset_minutes: 0,
+            health_penalty: 100.0,
+            health_window: Duration::from_secs(30 * 60),
+            hold_bytes: 256 * 1024,
+        }
+    }
+}
+
 /// Settings of the proxy core.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ProxyConfig {
     /// Largest accepted request body in bytes; larger ones get 413.
     pub max_body_bytes: usize,
@@ -54,6 +90,8 @@ pub struct ProxyConfig {
     pub timeouts: Timeouts,
     /// Cooldown intervals.
     pub cooldown: CooldownConfig,
+    /// Candidate choice.
+    pub routing: RoutingConfig,
     /// Keys tried per channel per request at most.
     pub max_keys_per_channel: usize,
     /// How long a graceful shutdown waits for in-flight requests.
@@ -66,6 +104,7 @@ impl Default for ProxyConfig {
             max_body_bytes: 10 * 1024 * 1024,
             timeouts: Timeouts::default(),
             cooldown: CooldownConfig::default(),
+            routing: RoutingConfig::default(),
             max_keys_per_channel: 3,
             shutdown_grace: Duration::from_secs(30),
         }

@@ -1,8 +1,12 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
-use relaygate_health::{ChannelSelector, CooldownBook};
-use relaygate_store::Store;
+use std::collections::HashMap;
+
+use relaygate_health::{
+    ChannelSelector, CooldownBook, CooldownState, HealthBook, HealthConfig, RpmBook, UrlBook,
+};
+use relaygate_store::{CooldownRow, Store};
 
 use crate::clock::Clock;
 use crate::config::ProxyConfig;
@@ -18,6 +22,45 @@ pub(crate) enum Target {
     Key(i64, u32),
     /// One base URL of a channel (by position).
     Url(i64, usize),
+    /// One upstream model of a channel.
+    Model(i64, String),
+}
+
+impl Target {
+    /// The stored form (`channel:3`, `key:3:1`, `url:3:0`, `model:3:name`).
+    pub fn encode(&self) -> String {
+        match self {
+            Target::Channel(c) => format!("channel:{c}"),
+            Target::Key(c, k) => format!("key:{c}:{k}"),
+            Target::Url(c, u) => format!("url:{c}:{u}"),
+            Target::Model(c, m) => format!("model:{c}:{m}"),
+        }
+    }
+
+    /// Parses the stored form.
+    pub fn decode(s: &str) -> Option<Target> {
+        let mut it = s.splitn(3, ':');
+        let kind = it.next()?;
+        let id: i64 = it.next()?.parse().ok()?;
+        let rest = it.next();
+        Some(match (kind, rest) {
+            ("channel", None) => Target::Channel(id),
+            ("key", Some(k)) => Target::Key(id, k.parse().ok()?),
+            ("url", Some(u)) => Target::Url(id, u.parse().ok()?),
+            ("model", Some(m)) => Target::Model(id, m.to_owned()),
+            _ => return None,
+        })
+    }
+
+    /// The scope name shown in attempt logs.
+    pub fn scope(&self) -> &'static str {
+        match self {
+            Target::Channel(_) => "channel",
+            Target::Key(..) => "key",
+            Target::Url(..) => "url",
+            Target::Model(..) => "model",
+        }
+    }
 }
 
 /// Routing state that changes with every request; guarded by one short-lived lock that is
@@ -26,6 +69,67 @@ pub(crate) enum Target {
 pub(crate) struct Health {
     pub cooldowns: CooldownBook<Target>,
     pub selector: ChannelSelector,
+    pub scores: HealthBook,
+    pub urls: UrlBook,
+    pub rpm: RpmBook,
+    /// Requests in flight per channel.
+    pub channel_inflight: HashMap<i64, u32>,
+    /// Requests in flight per client token.
+    pub token_inflight: HashMap<i64, u32>,
+    /// Round-robin key cursors per channel.
+    pub key_cursor: HashMap<i64, usize>,
+}
+
+/// Something counted in flight, released on drop.
+#[derive(Debug)]
+pub(crate) enum Slot {
+    Channel(i64),
+    Token(i64),
+}
+
+/// Holds in-flight slots and releases them when dropped (at the end of the response).
+#[derive(Debug)]
+pub(crate) struct SlotGuard {
+    inner: Arc<Inner>,
+    slots: Vec<Slot>,
+}
+
+impl SlotGuard {
+    pub fn new(inner: Arc<Inner>) -> Self {
+        SlotGuard {
+            inner,
+            slots: Vec::new(),
+        }
+    }
+
+    pub fn push(&mut self, slot: Slot) {
+        self.slots.push(slot);
+    }
+
+    /// Takes over the slots of `other`.
+    pub fn absorb(&mut self, mut other: SlotGuard) {
+        self.slots.append(&mut other.slots);
+    }
+}
+
+impl Drop for SlotGuard {
+    fn drop(&mut self) {
+        if self.slots.is_empty() {
+            return;
+        }
+        let slots = std::mem::take(&mut self.slots);
+        self.inner.with_health(|h| {
+            for s in slots {
+                let (map, id) = match s {
+                    Slot::Channel(id) => (&mut h.channel_inflight, id),
+                    Slot::Token(id) => (&mut h.token_inflight, id),
+                };
+                if let Some(n) = map.get_mut(&id) {
+                    *n = n.saturating_sub(1);
+                }
+            }
+        });
+    }
 }
 
 #[derive(Debug)]
@@ -38,6 +142,7 @@ pub(crate) struct Inner {
     pub clock: Clock,
     instance: u64,
     seq: AtomicU64,
+    rng: AtomicU64,
 }
 
 impl Inner {
@@ -54,6 +159,25 @@ impl Inner {
             Ok(mut h) => f(&mut h),
             Err(p) => f(&mut p.into_inner()),
         }
+    }
+
+    /// Writes a cooldown through to the store so it survives a restart.
+    pub fn persist_cooldown(&self, target: &Target, state: CooldownState, reason: &str) {
+        self.store.save_cooldown(CooldownRow {
+            target: target.encode(),
+            until_ms: i64::try_from(state.until_ms).unwrap_or(i64::MAX),
+            interval_ms: i64::try_from(state.interval_ms).unwrap_or(i64::MAX),
+            failures: state.failures,
+            reason: reason.to_owned(),
+        });
+    }
+
+    /// A cheap pseudo-random number (splitmix64 over a counter), for URL choice.
+    pub fn random(&self) -> u64 {
+        let mut z = self.rng.fetch_add(0x9E37_79B9_7F4A_7C15, Ordering::Relaxed);
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
     }
 
     /// A request id unique across instances and restarts: instance nonce, then a counter.
@@ -81,19 +205,29 @@ impl Gateway {
                 reason: "no system randomness".to_owned(),
             },
         )?;
+        let scores = HealthBook::new(HealthConfig {
+            penalty: config.routing.health_penalty,
+            window_ms: u64::try_from(config.routing.health_window.as_millis()).unwrap_or(u64::MAX),
+            ..HealthConfig::default()
+        });
         let gw = Gateway {
             inner: Arc::new(Inner {
                 config,
                 store,
                 table: RwLock::new(Arc::new(RoutingTable::default())),
-                health: Mutex::new(Health::default()),
+                health: Mutex::new(Health {
+                    scores,
+                    ..Health::default()
+                }),
                 client,
                 clock: Clock::new(),
                 instance: u64::from_le_bytes(nonce),
                 seq: AtomicU64::new(0),
+                rng: AtomicU64::new(u64::from_le_bytes(nonce).rotate_left(17)),
             }),
         };
         gw.reload().await?;
+        gw.restore_cooldowns().await?;
         Ok(gw)
     }
 
@@ -107,6 +241,36 @@ impl Gateway {
             Err(p) => *p.into_inner() = table,
         }
         self.inner.with_health(|h| h.selector.reset());
+        Ok(())
+    }
+
+    /// Loads the cooldowns still running from the store, so a restart does not send traffic
+    /// back to a key or channel that was found failing.
+    async fn restore_cooldowns(&self) -> Result<(), crate::Error> {
+        let now = self.inner.clock.now_ms();
+        let rows = self
+            .inner
+            .store
+            .active_cooldowns(i64::try_from(now).unwrap_or(i64::MAX))
+            .await?;
+        let n = rows.len();
+        self.inner.with_health(|h| {
+            for row in rows {
+                if let Some(target) = Target::decode(&row.target) {
+                    h.cooldowns.restore(
+                        target,
+                        CooldownState {
+                            until_ms: u64::try_from(row.until_ms).unwrap_or(0),
+                            interval_ms: u64::try_from(row.interval_ms).unwrap_or(0),
+                            failures: row.failures,
+                        },
+                    );
+                }
+            }
+        });
+        if n > 0 {
+            tracing::info!(cooldowns = n, "restored cooldowns from the store");
+        }
         Ok(())
     }
 

@@ -31,7 +31,7 @@ mod table;
 mod upstream;
 
 pub use clock::Clock;
-pub use config::{CooldownConfig, ProxyConfig, Timeouts};
+pub use config::{CooldownConfig, ProxyConfig, RoutingConfig, Timeouts};
 pub use error::Error;
 pub use gateway::Gateway;
 pub use server::{Server, serve};

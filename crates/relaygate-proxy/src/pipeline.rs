@@ -1,41 +1,41 @@
 //! One client request from arrival to the start of the relayed answer: route, authenticate,
-//! read the body, pick channels and run the failover loop.
+//! apply the token's restrictions, read the body, plan channels and keys, and run the failover
+//! loop. Every attempt is classified by `relaygate-detect`; the verdict says what cools
+//! (key, model, URL, channel) and whether the request moves on. See `docs/routing.md`.
 //!
-//! Failover rules (a first version; `relaygate-detect` refines them):
-//!
-//! | upstream outcome | scope | action |
-//! |---|---|---|
-//! | 401, 402, 403 | key | cool the key (auth interval), try the next key |
-//! | 429 | key | cool the key until `retry-after` or the rate-limit interval, next key |
-//! | 408, 5xx, connect error, no head or first byte in time, empty 200 | channel | next URL of the key; after the last URL cool the channel, next channel |
-//! | other 4xx (400, 404, 413, 422, …) | client | returned to the client as it is |
-//!
-//! Nothing is retried once a byte of the answer has been sent: the relay ends a broken
-//! stream with an error event instead (see [`crate::relay`]).
+//! A 2xx answer is held back until its first real content (bounded in bytes and by the
+//! first-byte timeout): an upstream that sends an error event, an error envelope with status
+//! 200 or nothing at all is still invisible to the client and is failed over. Nothing is
+//! retried once a byte went to the client; the relay ends a broken stream cleanly instead.
 
 use std::sync::Arc;
-use std::time::Duration;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, header};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
+use relaygate_detect::{
+    CooldownHint, OutcomeKind, Policy, Scope, StreamProbe, TransportFailure, Verdict,
+    classify_http, classify_transport, probe_body,
+};
 use relaygate_health::{Candidate, CooldownPolicy};
 use relaygate_protocol::Protocol;
 use relaygate_protocol::errors::{ErrorKind, error_body};
 use relaygate_protocol::peek::{peek_request, rewrite_model};
-use relaygate_store::RequestLog;
-use tokio::time::{Instant, timeout};
+use relaygate_store::{AttemptLog, RequestLog};
+use tokio::time::{Instant, timeout, timeout_at};
 
 use crate::auth::{hash_token, presented_token, strip_key_param};
-use crate::gateway::{Inner, Target};
-use crate::relay::{LogFinish, RelayStream, ResponseBody};
+use crate::gateway::{Inner, Slot, SlotGuard, Target};
+use crate::relay::{LogFinish, RelayStream, ResponseBody, SseAlign};
 use crate::routes::{self, Operation, Route, guess_protocol, with_path_model};
-use crate::table::{ChannelEntry, KeyEntry};
+use crate::table::{ChannelEntry, KeyEntry, TokenEntry};
 use crate::upstream::{client_headers, join_url, upstream_headers};
 
-/// Error bodies read from an upstream for logging and pass-through are capped at this size.
+/// Error bodies read from an upstream for classification and pass-through are capped here.
 const MAX_ERROR_BODY: usize = 64 * 1024;
+/// A non-stream 2xx body up to this size is read whole and checked for a soft error.
+const MAX_PROBED_BODY: usize = 64 * 1024;
 
 pub(crate) type Resp = Response<ResponseBody>;
 
@@ -56,6 +56,38 @@ fn json_response(body: serde_json::Value) -> Resp {
         HeaderValue::from_static("application/json"),
     );
     r
+}
+
+fn kind_for_status(status: u16) -> ErrorKind {
+    match status {
+        400 | 422 => ErrorKind::InvalidRequest,
+        401 => ErrorKind::Authentication,
+        403 => ErrorKind::PermissionDenied,
+        404 | 410 => ErrorKind::NotFound,
+        413 => ErrorKind::RequestTooLarge,
+        429 => ErrorKind::RateLimited,
+        503 | 529 => ErrorKind::Unavailable,
+        504 => ErrorKind::Timeout,
+        500 => ErrorKind::Internal,
+        _ => ErrorKind::BadGateway,
+    }
+}
+
+fn ms(d: std::time::Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+pub(crate) fn detect_policy(gw: &Inner) -> Policy {
+    let c = gw.config.cooldown;
+    Policy {
+        auth_ms: ms(c.auth),
+        quota_ms: ms(c.quota),
+        rate_limit_ms: ms(c.rate_limit),
+        model_ms: ms(c.model),
+        server_ms: ms(c.server),
+        timeout_ms: ms(c.timeout),
+        ..Policy::default()
+    }
 }
 
 /// Entry point for every request the server accepts.
@@ -83,8 +115,12 @@ pub(crate) async fn handle(gw: Arc<Inner>, req: Request<Incoming>) -> Resp {
     }
 }
 
-/// Checks the client's token; on failure returns the protocol's 401 and the reason.
-fn authenticate(gw: &Inner, headers: &HeaderMap, query: Option<&str>) -> Result<i64, String> {
+/// Checks the client's token; on failure returns the reason for a 401.
+fn authenticate(
+    gw: &Inner,
+    headers: &HeaderMap,
+    query: Option<&str>,
+) -> Result<TokenEntry, String> {
     let table = gw.table();
     let Some(token) = presented_token(headers, query) else {
         return Err(if table.has_tokens() {
@@ -103,7 +139,7 @@ fn authenticate(gw: &Inner, headers: &HeaderMap, query: Option<&str>) -> Result<
     {
         return Err("gateway token expired".to_owned());
     }
-    Ok(entry.id)
+    Ok(entry.clone())
 }
 
 fn list_models(
@@ -113,13 +149,21 @@ fn list_models(
     protocol: Option<Protocol>,
 ) -> Resp {
     let protocol = protocol.unwrap_or_else(|| guess_protocol(path, req.headers()));
-    if let Err(why) = authenticate(gw, req.headers(), req.uri().query()) {
-        return error_response(protocol, ErrorKind::Authentication, &why);
-    }
+    let token = match authenticate(gw, req.headers(), req.uri().query()) {
+        Ok(t) => t,
+        Err(why) => return error_response(protocol, ErrorKind::Authentication, &why),
+    };
     let table = gw.table();
+    let visible = |p: Protocol| -> Vec<String> {
+        table
+            .models(Some(p))
+            .into_iter()
+            .filter(|m| token.allows_model(m))
+            .collect()
+    };
     let body = match protocol {
         Protocol::Anthropic => {
-            let models = table.models(Some(Protocol::Anthropic));
+            let models = visible(Protocol::Anthropic);
             let data: Vec<_> = models
                 .iter()
                 .map(|m| serde_json::json!({"type": "model", "id": m, "display_name": m, "created_at": "1970-01-01T00:00:00Z"}))
@@ -127,8 +171,7 @@ fn list_models(
             serde_json::json!({"data": data, "has_more": false, "first_id": models.first(), "last_id": models.last()})
         }
         Protocol::Gemini => {
-            let data: Vec<_> = table
-                .models(Some(Protocol::Gemini))
+            let data: Vec<_> = visible(Protocol::Gemini)
                 .iter()
                 .map(|m| serde_json::json!({
                     "name": format!("models/{m}"), "displayName": m,
@@ -138,8 +181,8 @@ fn list_models(
             serde_json::json!({ "models": data })
         }
         Protocol::OpenAiChat | Protocol::OpenAiResponses => {
-            let mut models = table.models(Some(Protocol::OpenAiChat));
-            models.extend(table.models(Some(Protocol::OpenAiResponses)));
+            let mut models = visible(Protocol::OpenAiChat);
+            models.extend(visible(Protocol::OpenAiResponses));
             models.sort();
             models.dedup();
             let data: Vec<_> = models
@@ -164,13 +207,25 @@ struct Ctx {
     model: String,
     stream: bool,
     log: LogFinish,
+    slots: SlotGuard,
 }
 
 impl Ctx {
     /// Writes the log row and returns a gateway-made error.
-    fn fail(mut self, kind: ErrorKind, message: String) -> Resp {
-        let resp = error_response(self.protocol, kind, &message);
-        self.log.row.status = kind.status();
+    fn fail(self, kind: ErrorKind, message: String) -> Resp {
+        self.fail_with(kind, message, None)
+    }
+
+    fn fail_with(self, kind: ErrorKind, message: String, retry_after_s: Option<u64>) -> Resp {
+        let mut resp = error_response(self.protocol, kind, &message);
+        if let Some(s) = retry_after_s
+            && let Ok(v) = HeaderValue::from_str(&s.max(1).to_string())
+        {
+            resp.headers_mut().insert(header::RETRY_AFTER, v);
+        }
+        if let Ok(v) = HeaderValue::from_str(&self.log.row.request_id) {
+            resp.headers_mut().insert("x-relaygate-request-id", v);
+        }
         self.log.finish(kind.status(), Some(message));
         resp
     }
@@ -185,7 +240,7 @@ async fn proxy(gw: Arc<Inner>, req: Request<Incoming>, route: Route, path: Strin
     let (parts, body) = req.into_parts();
     let query = parts.uri.query().map(str::to_owned);
     let log = LogFinish {
-        store: Arc::clone(&gw.store),
+        gw: Arc::clone(&gw),
         row: RequestLog {
             request_id,
             started_at_ms: i64::try_from(gw.clock.now_ms()).unwrap_or(i64::MAX),
@@ -195,6 +250,7 @@ async fn proxy(gw: Arc<Inner>, req: Request<Incoming>, route: Route, path: Strin
             ..RequestLog::default()
         },
         started,
+        channel: None,
     };
     let mut ctx = Ctx {
         gw: Arc::clone(&gw),
@@ -207,11 +263,32 @@ async fn proxy(gw: Arc<Inner>, req: Request<Incoming>, route: Route, path: Strin
         stream: route.path_stream,
         route,
         log,
+        slots: SlotGuard::new(Arc::clone(&gw)),
     };
 
-    match authenticate(&gw, &ctx.headers, query.as_deref()) {
-        Ok(id) => ctx.log.row.token_id = Some(id),
+    let token = match authenticate(&gw, &ctx.headers, query.as_deref()) {
+        Ok(t) => t,
         Err(why) => return ctx.fail(ErrorKind::Authentication, why),
+    };
+    ctx.log.row.token_id = Some(token.id);
+    if token.max_concurrency > 0 {
+        let admitted = gw.with_health(|h| {
+            let n = h.token_inflight.entry(token.id).or_default();
+            if *n >= token.max_concurrency {
+                false
+            } else {
+                *n += 1;
+                true
+            }
+        });
+        if !admitted {
+            let msg = format!(
+                "this token allows {} requests at once",
+                token.max_concurrency
+            );
+            return ctx.fail_with(ErrorKind::RateLimited, msg, Some(1));
+        }
+        ctx.slots.push(Slot::Token(token.id));
     }
 
     let limit = gw.config.max_body_bytes;
@@ -267,7 +344,19 @@ async fn proxy(gw: Arc<Inner>, req: Request<Incoming>, route: Route, path: Strin
     ctx.log.row.model_requested = ctx.model.clone();
     ctx.log.row.stream = ctx.stream;
 
-    let candidates = gw.table().candidates(protocol, &ctx.model);
+    if !token.allows_model(&ctx.model) {
+        let msg = format!("model {:?} is not allowed for this token", ctx.model);
+        return ctx.fail(ErrorKind::PermissionDenied, msg);
+    }
+    let table = gw.table();
+    let mut candidates: Vec<(Arc<ChannelEntry>, String)> = table
+        .candidates(protocol, &ctx.model)
+        .into_iter()
+        .map(|c| (c, ctx.model.clone()))
+        .collect();
+    if candidates.is_empty() && gw.config.routing.fuzzy_models {
+        candidates = table.fuzzy_candidates(protocol, &ctx.model);
+    }
     if candidates.is_empty() {
         let msg = format!(
             "no channel serves model {:?} over the {protocol} protocol",
@@ -275,57 +364,138 @@ async fn proxy(gw: Arc<Inner>, req: Request<Incoming>, route: Route, path: Strin
         );
         return ctx.fail(ErrorKind::NotFound, msg);
     }
+    // The token's channel restriction applies before ordering, so a fallback never lands on a
+    // channel the token may not use.
+    candidates.retain(|(c, _)| token.allows_channel(&c.name));
+    if candidates.is_empty() {
+        let msg = format!(
+            "this token may not use any channel that serves {:?}",
+            ctx.model
+        );
+        return ctx.fail(ErrorKind::PermissionDenied, msg);
+    }
     failover(ctx, candidates).await
 }
 
-/// One planned attempt: a channel and one of its keys.
+/// One planned attempt: a channel, one of its keys, and the channel's name for the model.
 struct Planned {
     channel: Arc<ChannelEntry>,
     key: KeyEntry,
+    model: String,
 }
 
-/// Orders channels and keys for this request from the cooldowns and the rotation.
-fn plan(gw: &Inner, candidates: &[Arc<ChannelEntry>]) -> Vec<Planned> {
+fn skip_log(c: &ChannelEntry, outcome: &str, until: Option<u64>) -> AttemptLog {
+    AttemptLog {
+        channel_id: Some(c.id),
+        channel_name: Some(c.name.clone()),
+        outcome: outcome.to_owned(),
+        scope: Some("skipped".to_owned()),
+        cooldown_until_ms: until.and_then(|u| i64::try_from(u).ok()),
+        ..AttemptLog::default()
+    }
+}
+
+fn minute_of_day(now_ms: u64, offset_minutes: i32) -> u16 {
+    let minutes = (now_ms / 60_000) as i64 + i64::from(offset_minutes);
+    minutes.rem_euclid(1440) as u16
+}
+
+/// Orders channels and keys for this request from cooldowns, health, availability hours and
+/// the rotation; records why channels were passed over.
+fn plan(
+    gw: &Inner,
+    candidates: &[(Arc<ChannelEntry>, String)],
+    skipped: &mut Vec<AttemptLog>,
+) -> Vec<Planned> {
     let now = gw.clock.now_ms();
+    let minute = minute_of_day(now, gw.config.routing.utc_offset_minutes);
     let max_keys = gw.config.max_keys_per_channel.max(1);
     gw.with_health(|h| {
-        let usable: Vec<Candidate> = candidates
-            .iter()
-            .filter(|c| !h.cooldowns.is_cooling(&Target::Channel(c.id), now))
-            .map(|c| Candidate {
-                id: u64::try_from(c.id).unwrap_or(0),
-                priority: c.priority,
-                weight: c.weight,
-            })
-            .collect();
-        let order = h.selector.order(&usable);
-        let mut out = Vec::new();
-        for id in order {
-            let Some(c) = candidates
-                .iter()
-                .find(|c| u64::try_from(c.id).ok() == Some(id))
-            else {
+        let mut usable: Vec<(Candidate, Vec<KeyEntry>)> = Vec::new();
+        let mut in_hours: Vec<&(Arc<ChannelEntry>, String)> = Vec::new();
+        for cand in candidates {
+            let (c, model) = cand;
+            if let Some(w) = c.window
+                && !w.contains(minute)
+            {
+                skipped.push(skip_log(c, "outside_hours", None));
                 continue;
-            };
-            for k in c
+            }
+            in_hours.push(cand);
+            if let Some(until) = h.cooldowns.cooling_until(&Target::Channel(c.id), now) {
+                skipped.push(skip_log(c, "channel_cooling", Some(until)));
+                continue;
+            }
+            let upstream = c
+                .models
+                .get(model)
+                .cloned()
+                .unwrap_or_else(|| model.clone());
+            if let Some(until) = h
+                .cooldowns
+                .cooling_until(&Target::Model(c.id, upstream), now)
+            {
+                skipped.push(skip_log(c, "model_cooling", Some(until)));
+                continue;
+            }
+            let mut keys: Vec<KeyEntry> = c
                 .keys
                 .iter()
                 .filter(|k| !h.cooldowns.is_cooling(&Target::Key(c.id, k.index), now))
-                .take(max_keys)
-            {
+                .cloned()
+                .collect();
+            if keys.is_empty() {
+                skipped.push(skip_log(c, "keys_cooling", None));
+                continue;
+            }
+            if c.key_strategy == relaygate_store::KeyStrategy::RoundRobin {
+                let cursor = h.key_cursor.entry(c.id).or_default();
+                let start = *cursor % keys.len();
+                *cursor = cursor.wrapping_add(1);
+                keys.rotate_left(start);
+            }
+            let weight = c
+                .weight
+                .max(1)
+                .saturating_mul(u32::try_from(keys.len()).unwrap_or(u32::MAX));
+            usable.push((
+                Candidate {
+                    id: u64::try_from(c.id).unwrap_or(0),
+                    priority: h.scores.effective_priority(c.id, c.priority, now),
+                    weight,
+                },
+                keys,
+            ));
+        }
+        let order = h
+            .selector
+            .order(&usable.iter().map(|(c, _)| *c).collect::<Vec<_>>());
+        let mut out = Vec::new();
+        for id in order {
+            let Some((c, model)) = candidates
+                .iter()
+                .find(|(c, _)| u64::try_from(c.id).ok() == Some(id))
+            else {
+                continue;
+            };
+            let Some((_, keys)) = usable.iter().find(|(cand, _)| cand.id == id) else {
+                continue;
+            };
+            for k in keys.iter().take(max_keys) {
                 out.push(Planned {
                     channel: Arc::clone(c),
                     key: k.clone(),
+                    model: model.clone(),
                 });
             }
         }
         if out.is_empty() {
             // Everything is cooling: try the one (channel, key) that recovers first rather
             // than refuse outright.
-            let soonest = candidates
+            let soonest = in_hours
                 .iter()
-                .flat_map(|c| c.keys.iter().map(move |k| (c, k)))
-                .min_by_key(|(c, k)| {
+                .flat_map(|(c, m)| c.keys.iter().map(move |k| (c, m, k)))
+                .min_by_key(|(c, _, k)| {
                     let ch = h
                         .cooldowns
                         .cooling_until(&Target::Channel(c.id), now)
@@ -336,10 +506,11 @@ fn plan(gw: &Inner, candidates: &[Arc<ChannelEntry>]) -> Vec<Planned> {
                         .unwrap_or(0);
                     (ch.max(key), std::cmp::Reverse(c.priority))
                 });
-            if let Some((c, k)) = soonest {
+            if let Some((c, m, k)) = soonest {
                 out.push(Planned {
                     channel: Arc::clone(c),
                     key: k.clone(),
+                    model: (*m).clone(),
                 });
             }
         }
@@ -347,43 +518,33 @@ fn plan(gw: &Inner, candidates: &[Arc<ChannelEntry>]) -> Vec<Planned> {
     })
 }
 
+/// A 2xx answer ready to relay.
+struct Commit {
+    parts: http::response::Parts,
+    first: Bytes,
+    incoming: Option<Incoming>,
+    sse: Option<SseAlign>,
+}
+
 /// What one attempt came to.
 enum Attempt {
-    /// The upstream answered 2xx with a first body frame: commit.
-    Success(http::response::Parts, Bytes, Incoming),
-    /// Failed; the scope says what to cool and where to go next.
+    Success(Box<Commit>),
     Failed(Failure),
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Scope {
-    Key,
-    Channel,
-    Client,
-}
-
 struct Failure {
-    scope: Scope,
-    kind: ErrorKind,
-    message: String,
-    /// The upstream's own answer, when there was one (passed through if it is the last).
+    verdict: Verdict,
+    /// The upstream's own error answer, when there was one (passed through if it is the last).
     response: Option<(http::response::Parts, Bytes)>,
-    /// An exact cooldown end requested by the upstream (`retry-after`), unix ms.
-    until_ms: Option<u64>,
-    policy: CooldownPolicy,
 }
 
-fn policy(d: Duration, max: Duration) -> CooldownPolicy {
-    CooldownPolicy::new(
-        u64::try_from(d.as_millis()).unwrap_or(u64::MAX),
-        u64::try_from(max.as_millis()).unwrap_or(u64::MAX),
-    )
-}
-
-fn retry_after_ms(headers: &HeaderMap) -> Option<u64> {
-    let v = headers.get(header::RETRY_AFTER)?.to_str().ok()?.trim();
-    let secs: f64 = v.parse().ok()?;
-    (secs.is_finite() && secs >= 0.0).then_some((secs * 1000.0) as u64)
+impl Failure {
+    fn of(verdict: Verdict) -> Attempt {
+        Attempt::Failed(Failure {
+            verdict,
+            response: None,
+        })
+    }
 }
 
 fn scrub(text: &str, secret: &str) -> String {
@@ -394,32 +555,34 @@ fn scrub(text: &str, secret: &str) -> String {
     }
 }
 
-async fn attempt(ctx: &Ctx, p: &Planned, url_index: usize, body: Bytes, path: &str) -> Attempt {
+fn empty_response(policy: &Policy, message: String) -> Verdict {
+    Verdict {
+        kind: OutcomeKind::EmptyResponse,
+        scope: Scope::Channel,
+        retry_elsewhere: true,
+        cooldown: CooldownHint::Backoff {
+            first_ms: policy.server_ms,
+        },
+        client_status: 502,
+        reason: message,
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn attempt(ctx: &Ctx, p: &Planned, url: &str, body: Bytes, policy: &Policy) -> Attempt {
     let gw = &ctx.gw;
-    let cd = gw.config.cooldown;
-    let channel_failure = |kind: ErrorKind, message: String| {
-        Attempt::Failed(Failure {
-            scope: Scope::Channel,
-            kind,
-            message,
-            response: None,
-            until_ms: None,
-            policy: policy(cd.server, cd.max),
-        })
-    };
-    let base = &p.channel.base_urls[url_index];
-    let url = join_url(base, path, ctx.query.as_deref());
-    let mut builder = Request::builder().method(Method::POST).uri(&url);
+    let mut builder = Request::builder().method(Method::POST).uri(url);
     if let Some(h) = builder.headers_mut() {
         *h = upstream_headers(&ctx.headers, p.channel.protocol, &p.key.secret);
     }
     let req = match builder.body(Full::new(body)) {
         Ok(r) => r,
         Err(e) => {
-            return channel_failure(
-                ErrorKind::BadGateway,
-                format!("invalid upstream URL {url}: {e}"),
-            );
+            return Failure::of(classify_transport(
+                TransportFailure::Other,
+                &format!("invalid upstream URL {url}: {e}"),
+                policy,
+            ));
         }
     };
     let first_byte = gw.config.timeouts.first_byte;
@@ -434,126 +597,248 @@ async fn attempt(ctx: &Ctx, p: &Planned, url_index: usize, body: Bytes, path: &s
                 msg.push_str(&s.to_string());
                 src = s.source();
             }
-            return channel_failure(ErrorKind::BadGateway, scrub(&msg, &p.key.secret));
+            let kind = if e.is_connect() {
+                if msg.contains("timed out") {
+                    TransportFailure::ConnectTimeout
+                } else {
+                    TransportFailure::Connect
+                }
+            } else {
+                TransportFailure::Reset
+            };
+            return Failure::of(classify_transport(
+                kind,
+                &scrub(&msg, &p.key.secret),
+                policy,
+            ));
         }
         Err(_) => {
-            return channel_failure(
-                ErrorKind::Timeout,
-                format!("upstream sent no response within {}s", first_byte.as_secs()),
-            );
+            let msg = format!("upstream sent no response within {}s", first_byte.as_secs());
+            return Failure::of(classify_transport(
+                TransportFailure::FirstByteTimeout,
+                &msg,
+                policy,
+            ));
         }
     };
     let (parts, mut incoming) = resp.into_parts();
     let status = parts.status.as_u16();
-    if parts.status.is_success() {
-        // Hold the head until the first body bytes: an upstream that dies or stays silent
-        // here is still invisible to the client and can be failed over.
+    if !parts.status.is_success() {
+        let body = match timeout(
+            gw.config.timeouts.idle,
+            Limited::new(incoming, MAX_ERROR_BODY).collect(),
+        )
+        .await
+        {
+            Ok(Ok(c)) => c.to_bytes(),
+            _ => Bytes::new(),
+        };
+        let mut verdict = classify_http(status, &parts.headers, &body, gw.clock.now_ms(), policy);
+        let text = scrub(
+            &String::from_utf8_lossy(&body[..body.len().min(300)]),
+            &p.key.secret,
+        );
+        verdict.reason = format!("upstream {status}: {}", text.trim());
+        return Attempt::Failed(Failure {
+            verdict,
+            response: Some((parts, body)),
+        });
+    }
+    let content_type = parts
+        .headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
+    let hold_limit = gw.config.routing.hold_bytes;
+    if content_type.starts_with("text/event-stream") {
+        // Hold whole events until the first real content shows the answer is genuine.
+        let mut align = SseAlign::new(
+            p.channel.protocol,
+            StreamProbe::new(p.channel.protocol, policy.clone()),
+        );
+        let mut held = BytesMut::new();
         loop {
-            match tokio::time::timeout_at(deadline, incoming.frame()).await {
-                Ok(Some(Ok(frame))) => match frame.into_data() {
-                    Ok(data) if !data.is_empty() => return Attempt::Success(parts, data, incoming),
-                    _ => continue,
-                },
+            match timeout_at(deadline, incoming.frame()).await {
+                Ok(Some(Ok(frame))) => {
+                    let Ok(data) = frame.into_data() else {
+                        continue;
+                    };
+                    let a = match align.feed(data, gw.clock.now_ms()) {
+                        Ok(a) => a,
+                        Err(e) => {
+                            return Failure::of(classify_transport(
+                                TransportFailure::Other,
+                                &e,
+                                policy,
+                            ));
+                        }
+                    };
+                    if let Some(v) = a.failed {
+                        return Failure::of(v);
+                    }
+                    held.extend_from_slice(&a.out);
+                    if a.content || held.len() + align.pending() > hold_limit {
+                        return Attempt::Success(Box::new(Commit {
+                            parts,
+                            first: held.freeze(),
+                            incoming: Some(incoming),
+                            sse: Some(align),
+                        }));
+                    }
+                }
                 Ok(Some(Err(e))) => {
-                    return channel_failure(
-                        ErrorKind::BadGateway,
-                        format!("upstream body failed before any byte: {e}"),
-                    );
+                    let msg = format!("upstream stream failed before any content: {e}");
+                    return Failure::of(classify_transport(TransportFailure::Reset, &msg, policy));
                 }
                 Ok(None) => {
-                    return channel_failure(
-                        ErrorKind::BadGateway,
-                        format!("upstream answered {status} with an empty body"),
-                    );
+                    let (tail, failed) = align.finish(gw.clock.now_ms());
+                    if let Some(v) = failed {
+                        return Failure::of(v);
+                    }
+                    if let Some(v) = align.probe().eos() {
+                        return Failure::of(v);
+                    }
+                    held.extend_from_slice(&tail);
+                    return Attempt::Success(Box::new(Commit {
+                        parts,
+                        first: held.freeze(),
+                        incoming: None,
+                        sse: None,
+                    }));
                 }
                 Err(_) => {
-                    return channel_failure(
-                        ErrorKind::Timeout,
-                        format!("upstream sent no body within {}s", first_byte.as_secs()),
-                    );
+                    let msg = format!("upstream sent no content within {}s", first_byte.as_secs());
+                    return Failure::of(classify_transport(
+                        TransportFailure::FirstByteTimeout,
+                        &msg,
+                        policy,
+                    ));
                 }
             }
         }
     }
-    let body = match timeout(
-        gw.config.timeouts.idle,
-        Limited::new(incoming, MAX_ERROR_BODY).collect(),
-    )
-    .await
-    {
-        Ok(Ok(c)) => c.to_bytes(),
-        _ => Bytes::new(),
-    };
-    let text = scrub(
-        &String::from_utf8_lossy(&body[..body.len().min(512)]),
-        &p.key.secret,
-    );
-    let message = format!("upstream {status}: {}", text.trim());
-    let (scope, kind, pol) = match status {
-        401..=403 => (
-            Scope::Key,
-            ErrorKind::Authentication,
-            policy(cd.auth, cd.max),
-        ),
-        429 => (
-            Scope::Key,
-            ErrorKind::RateLimited,
-            policy(cd.rate_limit, cd.max),
-        ),
-        408 | 500..=599 => (
-            Scope::Channel,
-            ErrorKind::BadGateway,
-            policy(cd.server, cd.max),
-        ),
-        _ => (
-            Scope::Client,
-            ErrorKind::InvalidRequest,
-            policy(cd.server, cd.max),
-        ),
-    };
-    let until_ms = (status == 429)
-        .then(|| retry_after_ms(&parts.headers))
-        .flatten()
-        .map(|ms| gw.clock.now_ms().saturating_add(ms));
-    Attempt::Failed(Failure {
-        scope,
-        kind,
-        message,
-        response: Some((parts, body)),
-        until_ms,
-        policy: pol,
-    })
+    // A non-stream body: read it whole when small, so a soft error (an error envelope with
+    // status 200) can still fail over; larger bodies stream through after the first bytes.
+    let mut held = BytesMut::new();
+    loop {
+        match timeout_at(deadline, incoming.frame()).await {
+            Ok(Some(Ok(frame))) => {
+                let Ok(data) = frame.into_data() else {
+                    continue;
+                };
+                held.extend_from_slice(&data);
+                if held.len() > MAX_PROBED_BODY {
+                    return Attempt::Success(Box::new(Commit {
+                        parts,
+                        first: held.freeze(),
+                        incoming: Some(incoming),
+                        sse: None,
+                    }));
+                }
+            }
+            Ok(Some(Err(e))) => {
+                let msg = format!("upstream body failed: {e}");
+                return Failure::of(classify_transport(TransportFailure::Reset, &msg, policy));
+            }
+            Ok(None) => break,
+            Err(_) => {
+                let msg = format!("upstream sent no body within {}s", first_byte.as_secs());
+                return Failure::of(classify_transport(
+                    TransportFailure::FirstByteTimeout,
+                    &msg,
+                    policy,
+                ));
+            }
+        }
+    }
+    if held.is_empty() {
+        return Failure::of(empty_response(
+            policy,
+            format!("upstream answered {status} with an empty body"),
+        ));
+    }
+    let ct = (!content_type.is_empty()).then_some(content_type.as_str());
+    if let Some(v) = probe_body(p.channel.protocol, ct, &held, gw.clock.now_ms(), policy) {
+        return Failure::of(v);
+    }
+    Attempt::Success(Box::new(Commit {
+        parts,
+        first: held.freeze(),
+        incoming: None,
+        sse: None,
+    }))
 }
 
-fn cool(gw: &Inner, target: Target, f: &Failure) {
+/// Applies a verdict's cooldown to `target`; returns when it ends.
+fn cool(gw: &Inner, target: &Target, v: &Verdict) -> Option<u64> {
     let now = gw.clock.now_ms();
-    gw.with_health(|h| match f.until_ms {
-        Some(until) => {
-            h.cooldowns.fail_until(&target, until);
-        }
-        None => {
-            h.cooldowns.fail(&target, now, f.policy);
-        }
-    });
+    let max = ms(gw.config.cooldown.max);
+    let state = gw.with_health(|h| match v.cooldown {
+        CooldownHint::None => None,
+        CooldownHint::Until { unix_ms } => Some(h.cooldowns.fail_until(target, unix_ms)),
+        CooldownHint::Backoff { first_ms } => Some(h.cooldowns.fail(
+            target,
+            now,
+            CooldownPolicy::new(first_ms, max),
+        )),
+    })?;
+    gw.persist_cooldown(target, state, v.kind.as_str());
+    Some(state.until_ms)
 }
 
-async fn failover(mut ctx: Ctx, candidates: Vec<Arc<ChannelEntry>>) -> Resp {
+/// Takes a concurrency slot and an RPM slot of the channel, or says why it can't.
+fn admit_channel(gw: &Arc<Inner>, c: &ChannelEntry) -> Result<SlotGuard, (&'static str, u64)> {
+    let now = gw.clock.now_ms();
+    gw.with_health(|h| {
+        let inflight = h.channel_inflight.get(&c.id).copied().unwrap_or(0);
+        if c.max_concurrency > 0 && inflight >= c.max_concurrency {
+            return Err(("concurrency_limit", 1_000));
+        }
+        if let Err(r) = h.rpm.try_acquire(c.id, c.rpm, now) {
+            return Err(("rpm_limit", r.ms));
+        }
+        *h.channel_inflight.entry(c.id).or_default() += 1;
+        Ok(())
+    })?;
+    let mut guard = SlotGuard::new(Arc::clone(gw));
+    guard.push(Slot::Channel(c.id));
+    Ok(guard)
+}
+
+async fn failover(mut ctx: Ctx, candidates: Vec<(Arc<ChannelEntry>, String)>) -> Resp {
     let gw = Arc::clone(&ctx.gw);
-    let planned = plan(&gw, &candidates);
+    let policy = detect_policy(&gw);
+    let mut skipped = Vec::new();
+    let planned = plan(&gw, &candidates, &mut skipped);
+    ctx.log.row.attempt_log.append(&mut skipped);
     let mut last: Option<Failure> = None;
     let mut dead_channels: Vec<i64> = Vec::new();
     let mut rewritten: Option<(String, Bytes)> = None;
+    let mut limited_retry_ms: Option<u64> = None;
 
     for p in &planned {
         if dead_channels.contains(&p.channel.id) {
             continue;
         }
+        let channel_slot = match admit_channel(&gw, &p.channel) {
+            Ok(g) => g,
+            Err((why, retry_ms)) => {
+                ctx.log
+                    .row
+                    .attempt_log
+                    .push(skip_log(&p.channel, why, None));
+                limited_retry_ms = Some(limited_retry_ms.map_or(retry_ms, |r| r.min(retry_ms)));
+                dead_channels.push(p.channel.id);
+                continue;
+            }
+        };
         let upstream_model = p
             .channel
             .models
-            .get(&ctx.model)
+            .get(&p.model)
             .cloned()
-            .unwrap_or_else(|| ctx.model.clone());
+            .unwrap_or_else(|| p.model.clone());
         // Rewrite the model only when a redirect asks for it, once per distinct target.
         let (path, body) = if upstream_model == ctx.model {
             (ctx.path.clone(), ctx.body.clone())
@@ -575,78 +860,143 @@ async fn failover(mut ctx: Ctx, candidates: Vec<Arc<ChannelEntry>>) -> Resp {
                 },
             }
         };
-        let urls = p.channel.base_urls.len();
         let now = gw.clock.now_ms();
-        let mut url_order: Vec<usize> = (0..urls).collect();
-        gw.with_health(|h| {
-            url_order.sort_by_key(|&i| h.cooldowns.is_cooling(&Target::Url(p.channel.id, i), now));
+        let url_order = gw.with_health(|h| {
+            let cooldowns = &h.cooldowns;
+            h.urls.order(
+                p.channel.id,
+                p.channel.base_urls.len(),
+                |i| cooldowns.is_cooling(&Target::Url(p.channel.id, i), now),
+                gw.random(),
+            )
         });
         for (n, &url_index) in url_order.iter().enumerate() {
+            let url = join_url(&p.channel.base_urls[url_index], &path, ctx.query.as_deref());
+            let url_for_log = join_url(&p.channel.base_urls[url_index], &path, None);
             ctx.log.row.attempts += 1;
             ctx.log.row.channel_id = Some(p.channel.id);
             ctx.log.row.channel_name = Some(p.channel.name.clone());
             ctx.log.row.key_index = Some(p.key.index);
             ctx.log.row.model_sent = Some(upstream_model.clone());
-            ctx.log.row.upstream_url = Some(join_url(&p.channel.base_urls[url_index], &path, None));
-            match attempt(&ctx, p, url_index, body.clone(), &path).await {
-                Attempt::Success(parts, first, incoming) => {
-                    gw.with_health(|h| {
-                        h.cooldowns.succeed(&Target::Channel(p.channel.id));
-                        h.cooldowns.succeed(&Target::Key(p.channel.id, p.key.index));
-                        h.cooldowns.succeed(&Target::Url(p.channel.id, url_index));
+            ctx.log.row.upstream_url = Some(url_for_log.clone());
+            let t0 = Instant::now();
+            let outcome = attempt(&ctx, p, &url, body.clone(), &policy).await;
+            let elapsed = ms(Instant::now().saturating_duration_since(t0));
+            let mut entry = AttemptLog {
+                channel_id: Some(p.channel.id),
+                channel_name: Some(p.channel.name.clone()),
+                key_index: Some(p.key.index),
+                upstream_url: Some(url_for_log),
+                duration_ms: elapsed,
+                ..AttemptLog::default()
+            };
+            match outcome {
+                Attempt::Success(commit) => {
+                    let now = gw.clock.now_ms();
+                    let cleared: Vec<Target> = gw.with_health(|h| {
+                        h.scores.record(p.channel.id, now, true);
+                        h.urls.observe(p.channel.id, url_index, elapsed as f64);
+                        [
+                            Target::Channel(p.channel.id),
+                            Target::Key(p.channel.id, p.key.index),
+                            Target::Url(p.channel.id, url_index),
+                            Target::Model(p.channel.id, upstream_model.clone()),
+                        ]
+                        .into_iter()
+                        .filter(|t| h.cooldowns.succeed(t))
+                        .collect()
                     });
-                    return commit(ctx, parts, first, incoming);
+                    for t in cleared {
+                        gw.store.clear_cooldown(t.encode());
+                    }
+                    entry.status = Some(commit.parts.status.as_u16());
+                    entry.outcome = "ok".to_owned();
+                    ctx.log.row.attempt_log.push(entry);
+                    ctx.log.channel = Some(p.channel.id);
+                    let mut slots =
+                        std::mem::replace(&mut ctx.slots, SlotGuard::new(Arc::clone(&gw)));
+                    slots.absorb(channel_slot);
+                    return commit_response(ctx, commit, slots);
                 }
                 Attempt::Failed(f) => {
+                    let v = &f.verdict;
+                    entry.status = f.response.as_ref().map(|(parts, _)| parts.status.as_u16());
+                    entry.outcome = v.kind.as_str().to_owned();
+                    entry.error = Some(v.reason.clone());
                     tracing::info!(
                         request_id = %ctx.log.row.request_id,
                         channel = %p.channel.name,
                         key_index = p.key.index,
-                        scope = ?f.scope,
-                        error = %f.message,
+                        outcome = v.kind.as_str(),
+                        scope = v.scope.as_str(),
+                        error = %v.reason,
                         "attempt failed"
                     );
-                    match f.scope {
-                        Scope::Client => return pass_through(ctx, f),
-                        Scope::Key => {
-                            cool(&gw, Target::Key(p.channel.id, p.key.index), &f);
-                            last = Some(f);
-                            break;
-                        }
-                        Scope::Channel => {
-                            if n + 1 < url_order.len() {
-                                cool(&gw, Target::Url(p.channel.id, url_index), &f);
-                            } else {
-                                cool(&gw, Target::Channel(p.channel.id), &f);
-                                dead_channels.push(p.channel.id);
-                            }
-                            last = Some(f);
-                        }
+                    if !matches!(
+                        v.kind,
+                        OutcomeKind::ClientError | OutcomeKind::ClientCancelled
+                    ) {
+                        let now = gw.clock.now_ms();
+                        gw.with_health(|h| h.scores.record(p.channel.id, now, false));
                     }
+                    let target = match v.scope {
+                        Scope::Client => None,
+                        Scope::Key => Some(Target::Key(p.channel.id, p.key.index)),
+                        Scope::Model => Some(Target::Model(p.channel.id, upstream_model.clone())),
+                        Scope::Url if n + 1 < url_order.len() => {
+                            Some(Target::Url(p.channel.id, url_index))
+                        }
+                        Scope::Url | Scope::Channel => Some(Target::Channel(p.channel.id)),
+                    };
+                    if let Some(t) = &target {
+                        entry.scope = Some(t.scope().to_owned());
+                        entry.cooldown_until_ms =
+                            cool(&gw, t, v).and_then(|u| i64::try_from(u).ok());
+                    }
+                    ctx.log.row.attempt_log.push(entry);
+                    if v.scope == Scope::Client || !v.retry_elsewhere {
+                        drop(channel_slot);
+                        return give_up(ctx, f);
+                    }
+                    match target {
+                        Some(Target::Url(..)) => {
+                            last = Some(f);
+                            continue;
+                        }
+                        Some(Target::Key(..)) => {}
+                        _ => dead_channels.push(p.channel.id),
+                    }
+                    last = Some(f);
+                    break;
                 }
             }
         }
+        drop(channel_slot);
     }
     match last {
-        Some(f) if f.response.is_some() => pass_through(ctx, f),
-        Some(f) => {
-            let kind = f.kind;
-            ctx.fail(
-                kind,
-                format!("all upstream attempts failed; last: {}", f.message),
-            )
-        }
-        None => ctx.fail(
-            ErrorKind::Unavailable,
-            "no upstream is available".to_owned(),
-        ),
+        Some(f) => give_up(ctx, f),
+        None => match limited_retry_ms {
+            Some(retry) => ctx.fail_with(
+                ErrorKind::RateLimited,
+                "every channel serving this model is at its rate or concurrency limit".to_owned(),
+                Some(retry.div_ceil(1000)),
+            ),
+            None => ctx.fail(
+                ErrorKind::Unavailable,
+                "no upstream is available".to_owned(),
+            ),
+        },
     }
 }
 
-/// Returns an upstream's error answer to the client as it is (same protocol on both sides).
-fn pass_through(ctx: Ctx, f: Failure) -> Resp {
-    let Some((parts, body)) = f.response else {
-        return ctx.fail(f.kind, f.message);
+/// Ends the request with its last failure: the upstream's own answer when it was an HTTP
+/// error (same protocol on both sides, so it is already in the client's shape), otherwise a
+/// gateway-made error with the verdict's status.
+fn give_up(ctx: Ctx, f: Failure) -> Resp {
+    let Failure { verdict, response } = f;
+    let Some((parts, body)) = response else {
+        let kind = kind_for_status(verdict.client_status);
+        return ctx.fail(kind, verdict.reason);
     };
     let mut resp = Response::new(ResponseBody::full(body));
     *resp.status_mut() = parts.status;
@@ -654,17 +1004,30 @@ fn pass_through(ctx: Ctx, f: Failure) -> Resp {
     if let Ok(v) = HeaderValue::from_str(&ctx.log.row.request_id) {
         resp.headers_mut().insert("x-relaygate-request-id", v);
     }
-    ctx.log.finish(parts.status.as_u16(), Some(f.message));
+    ctx.log.finish(parts.status.as_u16(), Some(verdict.reason));
     resp
 }
 
-fn commit(ctx: Ctx, parts: http::response::Parts, first: Bytes, incoming: Incoming) -> Resp {
-    let is_sse = parts
-        .headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("text/event-stream"));
-    let mut headers = client_headers(&parts.headers, !is_sse);
+fn commit_response(ctx: Ctx, commit: Box<Commit>, slots: SlotGuard) -> Resp {
+    let Commit {
+        parts,
+        first,
+        incoming,
+        sse,
+    } = *commit;
+    let is_sse = sse.is_some()
+        || parts
+            .headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("text/event-stream"));
+    // A body read whole keeps an exact length; a relayed one may end with an error event.
+    let mut headers = client_headers(&parts.headers, incoming.is_none() || !is_sse);
+    if incoming.is_none()
+        && let Ok(v) = HeaderValue::from_str(&first.len().to_string())
+    {
+        headers.insert(header::CONTENT_LENGTH, v);
+    }
     if let Ok(v) = HeaderValue::from_str(&ctx.log.row.request_id) {
         headers.insert("x-relaygate-request-id", v);
     }
@@ -672,11 +1035,12 @@ fn commit(ctx: Ctx, parts: http::response::Parts, first: Bytes, incoming: Incomi
     let relay = RelayStream::new(
         first,
         incoming,
-        is_sse,
+        sse,
         ctx.protocol,
         status,
         ctx.gw.config.timeouts.idle,
         ctx.log,
+        slots,
     );
     let mut resp = Response::new(ResponseBody::Relay(Box::new(relay)));
     *resp.status_mut() = parts.status;

@@ -17,19 +17,24 @@ use std::time::Duration;
 use bytes::{Bytes, BytesMut};
 use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
+use relaygate_detect::{ProbeState, StreamProbe, Verdict};
 use relaygate_protocol::Protocol;
 use relaygate_protocol::errors::{ErrorKind, stream_error_event};
 use relaygate_protocol::sse::{SseDecoder, SseEvent};
 use relaygate_protocol::stream::is_terminal;
-use relaygate_store::{RequestLog, Store};
+use relaygate_store::RequestLog;
 use tokio::time::{Instant, Sleep};
+
+use crate::gateway::{Inner, SlotGuard};
 
 /// The row of a request in flight, written once when the response ends (or is dropped).
 #[derive(Debug)]
 pub(crate) struct LogFinish {
-    pub store: Arc<dyn Store>,
+    pub gw: Arc<Inner>,
     pub row: RequestLog,
     pub started: Instant,
+    /// The channel that answered, whose health a late failure counts against.
+    pub channel: Option<i64>,
 }
 
 impl LogFinish {
@@ -53,22 +58,124 @@ impl LogFinish {
         } else {
             tracing::debug!(request_id = %self.row.request_id, status, ms = self.row.duration_ms, "request done");
         }
-        self.store.record(std::mem::take(&mut self.row));
+        if let (Some(ch), Some(_)) = (self.channel, &self.row.error)
+            && status != 499
+        {
+            let now = self.gw.clock.now_ms();
+            self.gw.with_health(|h| h.scores.record(ch, now, false));
+        }
+        self.gw.store.record(std::mem::take(&mut self.row));
     }
 }
 
-struct SseAlign {
+/// Follows an SSE body: where its events end, whether it ended normally, and (through the
+/// soft-error probe) whether an event says the upstream failed.
+#[derive(Debug)]
+pub(crate) struct SseAlign {
     decoder: SseDecoder,
     events: Vec<SseEvent>,
     held: BytesMut,
     seen: u64,
     terminal: bool,
+    probe: StreamProbe,
+    protocol: Protocol,
+}
+
+/// What feeding one frame found.
+pub(crate) struct Aligned {
+    /// Bytes that complete whole events, ready to forward.
+    pub out: Bytes,
+    /// The first real content arrived in this frame.
+    pub content: bool,
+    /// An event said the upstream failed.
+    pub failed: Option<Verdict>,
+}
+
+impl SseAlign {
+    pub fn new(protocol: Protocol, probe: StreamProbe) -> Self {
+        SseAlign {
+            decoder: SseDecoder::new(),
+            events: Vec::new(),
+            held: BytesMut::new(),
+            seen: 0,
+            terminal: false,
+            probe,
+            protocol,
+        }
+    }
+
+    /// Bytes held after the last whole event.
+    pub fn pending(&self) -> usize {
+        self.held.len()
+    }
+
+    pub fn probe(&self) -> &StreamProbe {
+        &self.probe
+    }
+
+    /// Feeds one frame.
+    pub fn feed(&mut self, data: Bytes, now_ms: u64) -> Result<Aligned, String> {
+        let fed = self
+            .decoder
+            .feed(&data, &mut self.events)
+            .map_err(|e| e.to_string())?;
+        let was_content = self.probe.saw_content();
+        let mut failed = None;
+        for ev in self.events.drain(..) {
+            self.seen += 1;
+            if is_terminal(self.protocol, &ev) {
+                self.terminal = true;
+            }
+            if let ProbeState::Failed(v) = self.probe.event(&ev, now_ms)
+                && failed.is_none()
+            {
+                failed = Some(v);
+            }
+        }
+        let content = !was_content && self.probe.saw_content();
+        let out = match fed.last_boundary {
+            None => {
+                self.held.extend_from_slice(&data);
+                Bytes::new()
+            }
+            Some(b) if self.held.is_empty() => {
+                if b < data.len() {
+                    self.held.extend_from_slice(&data[b..]);
+                }
+                data.slice(..b)
+            }
+            Some(b) => {
+                self.held.extend_from_slice(&data[..b]);
+                let out = self.held.split().freeze();
+                self.held.extend_from_slice(&data[b..]);
+                out
+            }
+        };
+        Ok(Aligned {
+            out,
+            content,
+            failed,
+        })
+    }
+
+    /// At the end of the body: the rest of a final event without its blank line.
+    pub fn finish(&mut self, now_ms: u64) -> (Bytes, Option<Verdict>) {
+        let mut failed = None;
+        self.decoder.finish(&mut self.events);
+        for ev in self.events.drain(..) {
+            self.seen += 1;
+            if let ProbeState::Failed(v) = self.probe.event(&ev, now_ms) {
+                failed.get_or_insert(v);
+            }
+        }
+        (self.held.split().freeze(), failed)
+    }
 }
 
 /// The upstream side of a relayed response.
 pub(crate) struct RelayStream {
-    pub first: Option<Bytes>,
-    pub upstream: Incoming,
+    first: Option<Bytes>,
+    upstream: Option<Incoming>,
     sse: Option<SseAlign>,
     protocol: Protocol,
     status: u16,
@@ -77,28 +184,27 @@ pub(crate) struct RelayStream {
     log: Option<LogFinish>,
     done: bool,
     first_sent: bool,
+    _slots: SlotGuard,
 }
 
 impl RelayStream {
+    /// `first` holds whole events (or, without SSE, the body so far); `upstream` is `None`
+    /// when the whole body was already read.
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         first: Bytes,
-        upstream: Incoming,
-        sse: bool,
+        upstream: Option<Incoming>,
+        sse: Option<SseAlign>,
         protocol: Protocol,
         status: u16,
         idle: Duration,
         log: LogFinish,
+        slots: SlotGuard,
     ) -> Self {
         RelayStream {
             first: Some(first),
             upstream,
-            sse: sse.then(|| SseAlign {
-                decoder: SseDecoder::new(),
-                events: Vec::new(),
-                held: BytesMut::new(),
-                seen: 0,
-                terminal: false,
-            }),
+            sse,
             protocol,
             status,
             idle,
@@ -106,48 +212,41 @@ impl RelayStream {
             log: Some(log),
             done: false,
             first_sent: false,
+            _slots: slots,
         }
+    }
+
+    fn now_ms(&self) -> u64 {
+        self.log.as_ref().map_or(0, |l| l.gw.clock.now_ms())
     }
 
     /// Returns the bytes of `data` that complete whole events; keeps the rest.
     fn align(&mut self, data: Bytes) -> Result<Bytes, String> {
+        let now = self.now_ms();
         let Some(sse) = self.sse.as_mut() else {
             return Ok(data);
         };
-        let fed = sse
-            .decoder
-            .feed(&data, &mut sse.events)
-            .map_err(|e| e.to_string())?;
-        for ev in sse.events.drain(..) {
-            sse.seen += 1;
-            if is_terminal(self.protocol, &ev) {
-                sse.terminal = true;
-            }
+        let a = sse.feed(data, now)?;
+        if let Some(v) = a.failed
+            && let Some(log) = self.log.as_mut()
+        {
+            // The upstream's own error event reaches the client as it is; the request counts
+            // as failed.
+            log.row
+                .error
+                .get_or_insert(format!("upstream error event after content: {}", v.reason));
         }
-        Ok(match fed.last_boundary {
-            None => {
-                sse.held.extend_from_slice(&data);
-                Bytes::new()
-            }
-            Some(b) if sse.held.is_empty() => {
-                if b < data.len() {
-                    sse.held.extend_from_slice(&data[b..]);
-                }
-                data.slice(..b)
-            }
-            Some(b) => {
-                sse.held.extend_from_slice(&data[..b]);
-                let out = sse.held.split().freeze();
-                sse.held.extend_from_slice(&data[b..]);
-                out
-            }
-        })
+        Ok(a.out)
     }
 
     /// Writes the log row as soon as the upstream body is known to be complete: the server
     /// may stop polling once it has sent a body of known length.
     fn finish_if_complete(&mut self) {
-        if self.upstream.is_end_stream() && self.sse.as_ref().is_none_or(|s| s.held.is_empty()) {
+        let ended = self
+            .upstream
+            .as_ref()
+            .is_none_or(hyper::body::Body::is_end_stream);
+        if ended && self.sse.as_ref().is_none_or(|s| s.pending() == 0) {
             self.done = true;
             if let Some(log) = self.log.take() {
                 log.finish(self.status, None);
@@ -193,19 +292,23 @@ impl RelayStream {
         if self.done {
             return Poll::Ready(None);
         }
-        if let Some(first) = self.first.take() {
-            match self.align(first) {
-                Ok(out) if !out.is_empty() => {
-                    self.mark_first();
-                    self.finish_if_complete();
-                    return Poll::Ready(Some(Ok(Frame::data(out))));
-                }
-                Ok(_) => {}
-                Err(e) => return self.fail(ErrorKind::BadGateway, e),
-            }
+        // What the failover loop held back was already fed through the decoder and probe.
+        if let Some(first) = self.first.take()
+            && !first.is_empty()
+        {
+            self.mark_first();
+            self.finish_if_complete();
+            return Poll::Ready(Some(Ok(Frame::data(first))));
         }
         loop {
-            match Pin::new(&mut self.upstream).poll_frame(cx) {
+            let Some(upstream) = self.upstream.as_mut() else {
+                self.done = true;
+                if let Some(log) = self.log.take() {
+                    log.finish(self.status, None);
+                }
+                return Poll::Ready(None);
+            };
+            match Pin::new(upstream).poll_frame(cx) {
                 Poll::Ready(Some(Ok(frame))) => {
                     let deadline = Instant::now() + self.idle;
                     self.sleep.as_mut().reset(deadline);
@@ -227,11 +330,15 @@ impl RelayStream {
                 }
                 Poll::Ready(None) => {
                     self.done = true;
-                    let tail = self
-                        .sse
-                        .as_mut()
-                        .map(|s| s.held.split().freeze())
-                        .unwrap_or_default();
+                    let now = self.now_ms();
+                    let (tail, failed) =
+                        self.sse.as_mut().map(|s| s.finish(now)).unwrap_or_default();
+                    if let (Some(v), Some(log)) = (failed, self.log.as_mut()) {
+                        log.row.error.get_or_insert(format!(
+                            "upstream error event after content: {}",
+                            v.reason
+                        ));
+                    }
                     if let Some(log) = self.log.take() {
                         log.finish(self.status, None);
                     }

@@ -4,8 +4,9 @@
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
+use relaygate_health::{DailyWindow, fuzzy_pick};
 use relaygate_protocol::Protocol;
-use relaygate_store::{Channel, ClientToken};
+use relaygate_store::{Channel, ClientToken, KeyStrategy};
 
 /// One usable key of a channel.
 #[derive(Clone)]
@@ -44,15 +45,45 @@ pub struct ChannelEntry {
     pub priority: i64,
     /// Share inside its priority.
     pub weight: u32,
+    /// Key order.
+    pub key_strategy: KeyStrategy,
+    /// Requests per rolling minute (0 = unlimited).
+    pub rpm: u32,
+    /// Requests in flight at once (0 = unlimited).
+    pub max_concurrency: u32,
+    /// Hours the channel may be used.
+    pub window: Option<DailyWindow>,
 }
 
 /// A client token as the hot path needs it.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct TokenEntry {
     /// Store id.
     pub id: i64,
     /// Expiry, unix ms.
     pub expires_at_ms: Option<i64>,
+    /// Models it may use, lowercased (empty = any).
+    pub allowed_models: Vec<String>,
+    /// Channel names it may use (empty = any).
+    pub allowed_channels: Vec<String>,
+    /// Requests in flight at once (0 = unlimited).
+    pub max_concurrency: u32,
+}
+
+impl TokenEntry {
+    /// Whether the token may ask for `model`.
+    pub fn allows_model(&self, model: &str) -> bool {
+        self.allowed_models.is_empty()
+            || self
+                .allowed_models
+                .iter()
+                .any(|m| m.eq_ignore_ascii_case(model))
+    }
+
+    /// Whether the token may use channel `name`.
+    pub fn allows_channel(&self, name: &str) -> bool {
+        self.allowed_channels.is_empty() || self.allowed_channels.iter().any(|c| c == name)
+    }
 }
 
 /// Snapshot of what routing needs.
@@ -104,6 +135,14 @@ impl RoutingTable {
                 models,
                 priority: c.priority,
                 weight: c.weight,
+                key_strategy: c.limits.key_strategy,
+                rpm: c.limits.rpm,
+                max_concurrency: c.limits.max_concurrency,
+                window: c
+                    .limits
+                    .available_hours
+                    .as_deref()
+                    .and_then(DailyWindow::parse),
             }));
         }
         for t in tokens.into_iter().filter(|t| t.enabled) {
@@ -112,6 +151,9 @@ impl RoutingTable {
                 TokenEntry {
                     id: t.id,
                     expires_at_ms: t.expires_at_ms,
+                    allowed_models: t.limits.allowed_models,
+                    allowed_channels: t.limits.allowed_channels,
+                    max_concurrency: t.limits.max_concurrency,
                 },
             );
         }
@@ -126,9 +168,26 @@ impl RoutingTable {
             .unwrap_or_default()
     }
 
+    /// Channels of `protocol` whose model names contain `model` (case-insensitive), each with
+    /// the newest matching model name it lists.
+    pub fn fuzzy_candidates(
+        &self,
+        protocol: Protocol,
+        model: &str,
+    ) -> Vec<(Arc<ChannelEntry>, String)> {
+        self.channels
+            .iter()
+            .filter(|c| c.protocol == protocol)
+            .filter_map(|c| {
+                let names: Vec<&str> = c.models.keys().map(String::as_str).collect();
+                fuzzy_pick(&names, model).map(|m| (Arc::clone(c), m.to_owned()))
+            })
+            .collect()
+    }
+
     /// The token with this hash, if enabled.
-    pub fn token(&self, hash: &str) -> Option<TokenEntry> {
-        self.tokens.get(hash).copied()
+    pub fn token(&self, hash: &str) -> Option<&TokenEntry> {
+        self.tokens.get(hash)
     }
 
     /// Whether any token exists at all.

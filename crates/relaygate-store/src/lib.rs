@@ -21,7 +21,8 @@ use std::pin::Pin;
 use std::time::Duration;
 
 pub use model::{
-    Channel, ChannelKey, ChannelSpec, ClientToken, LogQuery, ModelEntry, RequestLog, TokenSpec,
+    AttemptLog, Channel, ChannelKey, ChannelLimits, ChannelSpec, ClientToken, CooldownRow,
+    KeyStrategy, LogQuery, ModelEntry, RequestLog, TokenLimits, TokenSpec, UsageRow,
 };
 pub use sqlite::SqliteStore;
 
@@ -38,6 +39,12 @@ pub enum Error {
     /// The database rejected or failed a statement.
     #[error("sqlite: {0}")]
     Sqlite(#[from] rusqlite::Error),
+    /// The database did not answer in time.
+    #[error("timed out {what}")]
+    Timeout {
+        /// What was being done.
+        what: &'static str,
+    },
     /// A stored value could not be decoded.
     #[error("corrupt stored value in {table}.{column}: {detail}")]
     Corrupt {
@@ -105,8 +112,20 @@ pub trait LogStore: Send + Sync {
     fn query_logs(&self, query: LogQuery) -> BoxFuture<'_, Result<Vec<RequestLog>>>;
 }
 
+/// Cooldowns that outlive the process.
+pub trait CooldownStore: Send + Sync {
+    /// Queues an upsert of a cooldown (like [`LogStore::record`], never waits).
+    fn save_cooldown(&self, row: CooldownRow);
+    /// Queues the removal of a cooldown.
+    fn clear_cooldown(&self, target: String);
+    /// Cooldowns still running at `now_ms`.
+    fn active_cooldowns(&self, now_ms: i64) -> BoxFuture<'_, Result<Vec<CooldownRow>>>;
+    /// The attempts of one request, in order.
+    fn attempts(&self, request_id: String) -> BoxFuture<'_, Result<Vec<AttemptLog>>>;
+}
+
 /// Everything the gateway stores.
-pub trait Store: ChannelStore + TokenStore + LogStore + std::fmt::Debug {
+pub trait Store: ChannelStore + TokenStore + LogStore + CooldownStore + std::fmt::Debug {
     /// Flushes queued writes and stops the backend's workers.
     fn close(&self) -> BoxFuture<'_, Result<()>>;
 }

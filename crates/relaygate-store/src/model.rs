@@ -69,6 +69,8 @@ pub struct Channel {
     pub weight: u32,
     /// Disabled channels take no traffic.
     pub enabled: bool,
+    /// Limits and key order.
+    pub limits: ChannelLimits,
     /// Creation time, unix ms.
     pub created_at_ms: i64,
     /// Last change, unix ms.
@@ -94,6 +96,50 @@ pub struct ChannelSpec {
     pub weight: u32,
     /// Whether it takes traffic.
     pub enabled: bool,
+    /// Limits and key order.
+    pub limits: ChannelLimits,
+}
+
+/// In which order a channel's keys are tried.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum KeyStrategy {
+    /// Always from the first usable key.
+    #[default]
+    Sequential,
+    /// Each request starts at the next key.
+    RoundRobin,
+}
+
+impl KeyStrategy {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeyStrategy::Sequential => "sequential",
+            KeyStrategy::RoundRobin => "round_robin",
+        }
+    }
+
+    /// Parses a stored or configured name.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s.trim() {
+            "" | "sequential" => Some(KeyStrategy::Sequential),
+            "round_robin" | "round-robin" | "roundrobin" => Some(KeyStrategy::RoundRobin),
+            _ => None,
+        }
+    }
+}
+
+/// Per-channel limits (0 = unlimited).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ChannelLimits {
+    /// Key order.
+    pub key_strategy: KeyStrategy,
+    /// Requests per rolling minute.
+    pub rpm: u32,
+    /// Requests in flight at once.
+    pub max_concurrency: u32,
+    /// Daily availability window `HH:MM-HH:MM` (in the gateway's configured UTC offset).
+    pub available_hours: Option<String>,
 }
 
 impl ChannelSpec {
@@ -128,6 +174,14 @@ impl ChannelSpec {
         if self.models.is_empty() {
             return bad(format!("channel {:?} serves no model", self.name));
         }
+        if let Some(h) = &self.limits.available_hours
+            && !valid_window(h)
+        {
+            return bad(format!(
+                "channel {:?}: available_hours {h:?} is not HH:MM-HH:MM",
+                self.name
+            ));
+        }
         let mut seen = std::collections::HashSet::new();
         for m in &self.models {
             if m.name.trim().is_empty() || m.name.contains(['\r', '\n', '\0']) {
@@ -147,6 +201,26 @@ impl ChannelSpec {
     }
 }
 
+fn valid_window(text: &str) -> bool {
+    let ok = |t: &str| {
+        t.trim().split_once(':').is_some_and(|(h, m)| {
+            h.parse::<u8>().is_ok_and(|h| h < 24) && m.parse::<u8>().is_ok_and(|m| m < 60)
+        })
+    };
+    text.split_once('-').is_some_and(|(a, b)| ok(a) && ok(b))
+}
+
+/// Restrictions of a client token (empty lists and 0 mean none).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct TokenLimits {
+    /// Models the token may use.
+    pub allowed_models: Vec<String>,
+    /// Channel names the token may use.
+    pub allowed_channels: Vec<String>,
+    /// Requests in flight at once.
+    pub max_concurrency: u32,
+}
+
 /// A stored client token (the plaintext is never stored).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClientToken {
@@ -162,6 +236,8 @@ pub struct ClientToken {
     pub enabled: bool,
     /// Expiry, unix ms.
     pub expires_at_ms: Option<i64>,
+    /// Restrictions.
+    pub limits: TokenLimits,
     /// Creation time, unix ms.
     pub created_at_ms: i64,
 }
@@ -179,6 +255,8 @@ pub struct TokenSpec {
     pub enabled: bool,
     /// Expiry, unix ms.
     pub expires_at_ms: Option<i64>,
+    /// Restrictions.
+    pub limits: TokenLimits,
 }
 
 /// One client request as it ended.
@@ -216,6 +294,71 @@ pub struct RequestLog {
     pub stream: bool,
     /// Why it failed, if it did.
     pub error: Option<String>,
+    /// Token usage, when the upstream reported it or it was estimated.
+    pub usage: Option<UsageRow>,
+    /// What the request cost, in micro-dollars (multipliers applied).
+    pub cost_micro_usd: Option<i64>,
+    /// True when the model has no price: the cost is then unknown, not zero.
+    pub unpriced: bool,
+    /// Every upstream attempt, in order.
+    pub attempt_log: Vec<AttemptLog>,
+}
+
+/// Token counts of one request as stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct UsageRow {
+    /// Input tokens, excluding cached ones.
+    pub input: u64,
+    /// Output tokens (including reasoning).
+    pub output: u64,
+    /// Input tokens read from a prompt cache.
+    pub cache_read: u64,
+    /// Input tokens written to a prompt cache.
+    pub cache_write: u64,
+    /// Reasoning tokens (part of output).
+    pub reasoning: u64,
+    /// Whether the counts are an estimate (the stream was cut or the upstream sent none).
+    pub estimated: bool,
+}
+
+/// One upstream attempt of a request: where it went and what came of it.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct AttemptLog {
+    /// The channel tried.
+    pub channel_id: Option<i64>,
+    /// Its name at the time.
+    pub channel_name: Option<String>,
+    /// The key index used.
+    pub key_index: Option<u32>,
+    /// The upstream URL.
+    pub upstream_url: Option<String>,
+    /// The upstream's HTTP status, if it answered.
+    pub status: Option<u16>,
+    /// `ok` or the outcome kind (`rate_limited`, `server_error`, `soft_error`, …).
+    pub outcome: String,
+    /// What was cooled (`key`, `channel`, `url`, `model`) or skipped, if anything.
+    pub scope: Option<String>,
+    /// Until when it cools, unix ms.
+    pub cooldown_until_ms: Option<i64>,
+    /// How long the attempt took, ms.
+    pub duration_ms: u64,
+    /// What went wrong.
+    pub error: Option<String>,
+}
+
+/// A stored cooldown.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CooldownRow {
+    /// What cools: `channel:ID`, `key:ID:INDEX`, `url:ID:INDEX`, `model:ID:NAME`.
+    pub target: String,
+    /// Until when, unix ms.
+    pub until_ms: i64,
+    /// The interval that produced it (the next failure doubles it).
+    pub interval_ms: i64,
+    /// Failures in a row.
+    pub failures: u32,
+    /// Why (an outcome kind).
+    pub reason: String,
 }
 
 /// Filters for reading request logs.

@@ -15,14 +15,20 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use tokio::sync::oneshot;
 
 use crate::model::{
-    Channel, ChannelKey, ChannelSpec, ClientToken, LogQuery, ModelEntry, RequestLog, TokenSpec,
+    AttemptLog, Channel, ChannelKey, ChannelLimits, ChannelSpec, ClientToken, CooldownRow,
+    KeyStrategy, LogQuery, ModelEntry, RequestLog, TokenLimits, TokenSpec, UsageRow,
 };
 use crate::{
-    BoxFuture, ChannelStore, Error, LOG_FLUSH_INTERVAL, LogStore, Result, Store, TokenStore,
+    BoxFuture, ChannelStore, CooldownStore, Error, LOG_FLUSH_INTERVAL, LogStore, Result, Store,
+    TokenStore,
 };
 
 /// Numbered migrations; entry `i` takes the schema from `user_version` i to i + 1.
-const MIGRATIONS: &[&str] = &[include_str!("../migrations/sqlite/0001_init.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../migrations/sqlite/0001_init.sql"),
+    include_str!("../migrations/sqlite/0002_routing.sql"),
+    include_str!("../migrations/sqlite/0003_usage.sql"),
+];
 
 /// Log rows written per transaction at most.
 const MAX_BATCH: usize = 512;
@@ -33,6 +39,8 @@ type Job = Box<dyn FnOnce(&mut Connection) + Send>;
 
 enum WriteCmd {
     Log(Box<RequestLog>),
+    Cooldown(CooldownRow),
+    ClearCooldown(String),
     Job(Job),
     Flush(oneshot::Sender<Result<()>>),
 }
@@ -206,6 +214,16 @@ fn writer_loop(mut conn: Connection, rx: Receiver<WriteCmd>) {
                     oldest = None;
                 }
             }
+            Some(WriteCmd::Cooldown(row)) => {
+                if let Err(e) = save_cooldown(&conn, &row) {
+                    tracing::error!(error = %e, target = %row.target, "saving cooldown failed");
+                }
+            }
+            Some(WriteCmd::ClearCooldown(target)) => {
+                if let Err(e) = conn.execute("DELETE FROM cooldowns WHERE target = ?1", [&target]) {
+                    tracing::error!(error = %e, %target, "clearing cooldown failed");
+                }
+            }
             Some(WriteCmd::Job(job)) => {
                 let _ = write_logs(&mut conn, &mut pending);
                 oldest = None;
@@ -243,14 +261,28 @@ fn write_logs(conn: &mut Connection, pending: &mut Vec<RequestLog>) -> Result<()
     r
 }
 
+fn save_cooldown(conn: &Connection, row: &CooldownRow) -> Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO cooldowns (target, until_ms, interval_ms, failures, reason, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+         ON CONFLICT(target) DO UPDATE SET until_ms = excluded.until_ms, interval_ms = excluded.interval_ms,
+           failures = excluded.failures, reason = excluded.reason, updated_at = excluded.updated_at",
+    )?
+    .execute(params![row.target, row.until_ms, row.interval_ms, row.failures, row.reason, now_ms()])?;
+    Ok(())
+}
+
 fn insert_logs(conn: &mut Connection, rows: &[RequestLog]) -> Result<()> {
     let tx = conn.transaction()?;
     {
         let mut stmt = tx.prepare_cached(
             "INSERT OR IGNORE INTO request_logs (request_id, started_at, token_id, client_protocol,
                model_requested, model_sent, channel_id, channel_name, key_index, upstream_url,
-               status, attempts, duration_ms, first_byte_ms, is_stream, error)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
+               status, attempts, duration_ms, first_byte_ms, is_stream, error,
+               input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, reasoning_tokens,
+               usage_estimated, cost_micro_usd, unpriced)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,
+                     ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24)",
         )?;
         for r in rows {
             stmt.execute(params![
@@ -271,7 +303,41 @@ fn insert_logs(conn: &mut Connection, rows: &[RequestLog]) -> Result<()> {
                     .map(|v| i64::try_from(v).unwrap_or(i64::MAX)),
                 r.stream,
                 r.error,
+                r.usage.map(|u| i64::try_from(u.input).unwrap_or(i64::MAX)),
+                r.usage.map(|u| i64::try_from(u.output).unwrap_or(i64::MAX)),
+                r.usage
+                    .map(|u| i64::try_from(u.cache_read).unwrap_or(i64::MAX)),
+                r.usage
+                    .map(|u| i64::try_from(u.cache_write).unwrap_or(i64::MAX)),
+                r.usage
+                    .map(|u| i64::try_from(u.reasoning).unwrap_or(i64::MAX)),
+                r.usage.is_some_and(|u| u.estimated),
+                r.cost_micro_usd,
+                r.unpriced,
             ])?;
+        }
+        let mut att = tx.prepare_cached(
+            "INSERT OR IGNORE INTO request_attempts (request_id, seq, channel_id, channel_name, key_index,
+               upstream_url, status, outcome, scope, cooldown_until, duration_ms, error)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+        )?;
+        for r in rows {
+            for (i, a) in r.attempt_log.iter().enumerate() {
+                att.execute(params![
+                    r.request_id,
+                    i as i64,
+                    a.channel_id,
+                    a.channel_name,
+                    a.key_index,
+                    a.upstream_url,
+                    a.status,
+                    a.outcome,
+                    a.scope,
+                    a.cooldown_until_ms,
+                    i64::try_from(a.duration_ms).unwrap_or(i64::MAX),
+                    a.error,
+                ])?;
+            }
         }
     }
     tx.commit()?;
@@ -288,7 +354,8 @@ fn corrupt(table: &'static str, column: &'static str, detail: impl Into<String>)
 
 fn load_channels(conn: &Connection) -> Result<Vec<Channel>> {
     let mut stmt = conn.prepare_cached(
-        "SELECT id, name, protocol, base_urls, priority, weight, enabled, created_at, updated_at
+        "SELECT id, name, protocol, base_urls, priority, weight, enabled, created_at, updated_at,
+                key_strategy, rpm_limit, max_concurrency, available_hours
          FROM channels ORDER BY id",
     )?;
     let rows = stmt.query_map([], |r| {
@@ -302,11 +369,17 @@ fn load_channels(conn: &Connection) -> Result<Vec<Channel>> {
             r.get::<_, bool>(6)?,
             r.get::<_, i64>(7)?,
             r.get::<_, i64>(8)?,
+            ChannelLimits {
+                key_strategy: KeyStrategy::parse(&r.get::<_, String>(9)?).unwrap_or_default(),
+                rpm: r.get(10)?,
+                max_concurrency: r.get(11)?,
+                available_hours: r.get(12)?,
+            },
         ))
     })?;
     let mut channels = Vec::new();
     for row in rows {
-        let (id, name, protocol, urls, priority, weight, enabled, created, updated) = row?;
+        let (id, name, protocol, urls, priority, weight, enabled, created, updated, limits) = row?;
         let protocol: Protocol =
             protocol
                 .parse()
@@ -325,6 +398,7 @@ fn load_channels(conn: &Connection) -> Result<Vec<Channel>> {
             priority,
             weight: u32::try_from(weight).unwrap_or(1),
             enabled,
+            limits,
             created_at_ms: created,
             updated_at_ms: updated,
         });
@@ -381,13 +455,28 @@ fn upsert_channel_tx(conn: &mut Connection, spec: &ChannelSpec) -> Result<i64> {
     })?;
     let tx = conn.transaction()?;
     let id: i64 = tx.query_row(
-        "INSERT INTO channels (name, protocol, base_urls, priority, weight, enabled, created_at, updated_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)
+        "INSERT INTO channels (name, protocol, base_urls, priority, weight, enabled, created_at, updated_at,
+                               key_strategy, rpm_limit, max_concurrency, available_hours)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?8, ?9, ?10, ?11)
          ON CONFLICT(name) DO UPDATE SET protocol = excluded.protocol, base_urls = excluded.base_urls,
            priority = excluded.priority, weight = excluded.weight, enabled = excluded.enabled,
-           updated_at = excluded.updated_at
+           updated_at = excluded.updated_at, key_strategy = excluded.key_strategy,
+           rpm_limit = excluded.rpm_limit, max_concurrency = excluded.max_concurrency,
+           available_hours = excluded.available_hours
          RETURNING id",
-        params![spec.name, spec.protocol.as_str(), urls, spec.priority, spec.weight, spec.enabled, now],
+        params![
+            spec.name,
+            spec.protocol.as_str(),
+            urls,
+            spec.priority,
+            spec.weight,
+            spec.enabled,
+            now,
+            spec.limits.key_strategy.as_str(),
+            spec.limits.rpm,
+            spec.limits.max_concurrency,
+            spec.limits.available_hours
+        ],
         |r| r.get(0),
     )?;
     tx.execute("DELETE FROM channel_keys WHERE channel_id = ?1", [id])?;
@@ -413,7 +502,9 @@ fn upsert_channel_tx(conn: &mut Connection, spec: &ChannelSpec) -> Result<i64> {
 
 fn load_tokens(conn: &Connection) -> Result<Vec<ClientToken>> {
     let mut stmt = conn.prepare_cached(
-        "SELECT id, name, token_hash, hint, enabled, expires_at, created_at FROM client_tokens ORDER BY id",
+        "SELECT id, name, token_hash, hint, enabled, expires_at, created_at, allowed_models, allowed_channels,
+                max_concurrency
+         FROM client_tokens ORDER BY id",
     )?;
     let rows = stmt.query_map([], |r| {
         Ok(ClientToken {
@@ -424,6 +515,44 @@ fn load_tokens(conn: &Connection) -> Result<Vec<ClientToken>> {
             enabled: r.get(4)?,
             expires_at_ms: r.get(5)?,
             created_at_ms: r.get(6)?,
+            limits: TokenLimits {
+                allowed_models: json_list(r.get(7)?),
+                allowed_channels: json_list(r.get(8)?),
+                max_concurrency: r.get(9)?,
+            },
+        })
+    })?;
+    rows.collect::<rusqlite::Result<Vec<_>>>()
+        .map_err(Error::from)
+}
+
+fn json_list(text: Option<String>) -> Vec<String> {
+    text.and_then(|t| serde_json::from_str(&t).ok())
+        .unwrap_or_default()
+}
+
+fn list_json(list: &[String]) -> Option<String> {
+    (!list.is_empty()).then(|| serde_json::to_string(list).unwrap_or_default())
+}
+
+fn load_attempts(conn: &Connection, request_id: &str) -> Result<Vec<AttemptLog>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT channel_id, channel_name, key_index, upstream_url, status, outcome, scope, cooldown_until,
+                duration_ms, error
+         FROM request_attempts WHERE request_id = ?1 ORDER BY seq",
+    )?;
+    let rows = stmt.query_map([request_id], |r| {
+        Ok(AttemptLog {
+            channel_id: r.get(0)?,
+            channel_name: r.get(1)?,
+            key_index: r.get(2)?,
+            upstream_url: r.get(3)?,
+            status: r.get(4)?,
+            outcome: r.get(5)?,
+            scope: r.get(6)?,
+            cooldown_until_ms: r.get(7)?,
+            duration_ms: r.get::<_, i64>(8)?.max(0) as u64,
+            error: r.get(9)?,
         })
     })?;
     rows.collect::<rusqlite::Result<Vec<_>>>()
@@ -439,7 +568,8 @@ fn query_logs(conn: &Connection, q: &LogQuery) -> Result<Vec<RequestLog>> {
     let mut stmt = conn.prepare_cached(
         "SELECT request_id, started_at, token_id, client_protocol, model_requested, model_sent,
                 channel_id, channel_name, key_index, upstream_url, status, attempts, duration_ms,
-                first_byte_ms, is_stream, error
+                first_byte_ms, is_stream, error, input_tokens, output_tokens, cache_read_tokens,
+                cache_write_tokens, reasoning_tokens, usage_estimated, cost_micro_usd, unpriced
          FROM request_logs
          WHERE (?1 IS NULL OR channel_id = ?1) AND (?2 IS NULL OR request_id = ?2)
          ORDER BY id DESC LIMIT ?3",
@@ -462,6 +592,20 @@ fn query_logs(conn: &Connection, q: &LogQuery) -> Result<Vec<RequestLog>> {
             first_byte_ms: r.get::<_, Option<i64>>(13)?.map(|v| v.max(0) as u64),
             stream: r.get(14)?,
             error: r.get(15)?,
+            usage: match r.get::<_, Option<i64>>(16)? {
+                None => None,
+                Some(input) => Some(UsageRow {
+                    input: input.max(0) as u64,
+                    output: r.get::<_, Option<i64>>(17)?.unwrap_or(0).max(0) as u64,
+                    cache_read: r.get::<_, Option<i64>>(18)?.unwrap_or(0).max(0) as u64,
+                    cache_write: r.get::<_, Option<i64>>(19)?.unwrap_or(0).max(0) as u64,
+                    reasoning: r.get::<_, Option<i64>>(20)?.unwrap_or(0).max(0) as u64,
+                    estimated: r.get(21)?,
+                }),
+            },
+            cost_micro_usd: r.get(22)?,
+            unpriced: r.get(23)?,
+            attempt_log: Vec::new(),
         })
     })?;
     rows.collect::<rusqlite::Result<Vec<_>>>()
@@ -498,12 +642,25 @@ impl TokenStore for SqliteStore {
             let now = now_ms();
             let id = conn
                 .query_row(
-                    "INSERT INTO client_tokens (name, token_hash, hint, enabled, expires_at, created_at, updated_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)
+                    "INSERT INTO client_tokens (name, token_hash, hint, enabled, expires_at, created_at, updated_at,
+                                               allowed_models, allowed_channels, max_concurrency)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, ?7, ?8, ?9)
                      ON CONFLICT(name) DO UPDATE SET token_hash = excluded.token_hash, hint = excluded.hint,
-                       enabled = excluded.enabled, expires_at = excluded.expires_at, updated_at = excluded.updated_at
+                       enabled = excluded.enabled, expires_at = excluded.expires_at, updated_at = excluded.updated_at,
+                       allowed_models = excluded.allowed_models, allowed_channels = excluded.allowed_channels,
+                       max_concurrency = excluded.max_concurrency
                      RETURNING id",
-                    params![spec.name, spec.token_hash, spec.hint, spec.enabled, spec.expires_at_ms, now],
+                    params![
+                        spec.name,
+                        spec.token_hash,
+                        spec.hint,
+                        spec.enabled,
+                        spec.expires_at_ms,
+                        now,
+                        list_json(&spec.limits.allowed_models),
+                        list_json(&spec.limits.allowed_channels),
+                        spec.limits.max_concurrency
+                    ],
                     |r| r.get(0),
                 )
                 .optional()?
@@ -549,6 +706,46 @@ impl LogStore for SqliteStore {
 
     fn query_logs(&self, query: LogQuery) -> BoxFuture<'_, Result<Vec<RequestLog>>> {
         self.read(move |conn| query_logs(conn, &query))
+    }
+}
+
+impl CooldownStore for SqliteStore {
+    fn save_cooldown(&self, row: CooldownRow) {
+        if let Ok(tx) = self.sender()
+            && tx.try_send(WriteCmd::Cooldown(row)).is_err()
+        {
+            tracing::error!("write queue full: cooldown not persisted");
+        }
+    }
+
+    fn clear_cooldown(&self, target: String) {
+        if let Ok(tx) = self.sender()
+            && tx.try_send(WriteCmd::ClearCooldown(target)).is_err()
+        {
+            tracing::error!("write queue full: cooldown clear not persisted");
+        }
+    }
+
+    fn active_cooldowns(&self, now_ms: i64) -> BoxFuture<'_, Result<Vec<CooldownRow>>> {
+        self.read(move |conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT target, until_ms, interval_ms, failures, reason FROM cooldowns WHERE until_ms > ?1",
+            )?;
+            let rows = stmt.query_map([now_ms], |r| {
+                Ok(CooldownRow {
+                    target: r.get(0)?,
+                    until_ms: r.get(1)?,
+                    interval_ms: r.get(2)?,
+                    failures: r.get(3)?,
+                    reason: r.get(4)?,
+                })
+            })?;
+            rows.collect::<rusqlite::Result<Vec<_>>>().map_err(Error::from)
+        })
+    }
+
+    fn attempts(&self, request_id: String) -> BoxFuture<'_, Result<Vec<AttemptLog>>> {
+        self.read(move |conn| load_attempts(conn, &request_id))
     }
 }
 

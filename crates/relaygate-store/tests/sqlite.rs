@@ -6,8 +6,9 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use relaygate_protocol::Protocol;
 use relaygate_store::{
-    ChannelSpec, ChannelStore, LogQuery, LogStore, ModelEntry, RequestLog, SqliteStore, Store,
-    TokenSpec, TokenStore,
+    AttemptLog, ChannelLimits, ChannelSpec, ChannelStore, CooldownRow, CooldownStore, KeyStrategy,
+    LogQuery, LogStore, ModelEntry, RequestLog, SqliteStore, Store, TokenLimits, TokenSpec,
+    TokenStore,
 };
 
 fn temp_db(name: &str) -> PathBuf {
@@ -41,6 +42,7 @@ fn spec(name: &str) -> ChannelSpec {
         priority: 5,
         weight: 2,
         enabled: true,
+        limits: ChannelLimits::default(),
     }
 }
 
@@ -56,6 +58,15 @@ fn log(id: &str, channel: Option<i64>) -> RequestLog {
         duration_ms: 12,
         first_byte_ms: Some(3),
         stream: true,
+        usage: Some(relaygate_store::UsageRow {
+            input: 10,
+            output: 5,
+            cache_read: 2,
+            cache_write: 1,
+            reasoning: 3,
+            estimated: false,
+        }),
+        cost_micro_usd: Some(1234),
         ..RequestLog::default()
     }
 }
@@ -111,6 +122,7 @@ async fn tokens_upsert() {
         hint: "rg-…abcd".to_owned(),
         enabled: true,
         expires_at_ms: None,
+        limits: TokenLimits::default(),
     };
     let id = store.upsert_token(t.clone()).await.unwrap();
     let t2 = TokenSpec {
@@ -127,6 +139,7 @@ async fn tokens_upsert() {
         hint: String::new(),
         enabled: true,
         expires_at_ms: None,
+        limits: TokenLimits::default(),
     };
     assert!(store.upsert_token(bad).await.is_err());
 }
@@ -160,6 +173,9 @@ async fn logs_are_batched_idempotent_and_survive_reopen() {
         assert_eq!(one.len(), 1);
         assert_eq!(one[0].channel_id, Some(2));
         assert_eq!(one[0].first_byte_ms, Some(3));
+        assert_eq!(one[0].usage.unwrap().reasoning, 3);
+        assert_eq!(one[0].cost_micro_usd, Some(1234));
+        assert!(!one[0].unpriced);
         store.record(log("after-flush", None));
         store.close().await.unwrap();
     }
@@ -219,4 +235,104 @@ fn open_by_url() {
     assert!(relaygate_store::open(&url).is_ok());
     assert!(relaygate_store::open("postgres://x").is_err());
     assert!(relaygate_store::open("sqlite://").is_err());
+}
+
+#[tokio::test]
+async fn limits_and_restrictions_round_trip() {
+    let store = SqliteStore::open(temp_db("limits")).unwrap();
+    let mut c = spec("limited");
+    c.limits = ChannelLimits {
+        key_strategy: KeyStrategy::RoundRobin,
+        rpm: 60,
+        max_concurrency: 4,
+        available_hours: Some("22:00-06:00".to_owned()),
+    };
+    store.upsert_channel(c.clone()).await.unwrap();
+    assert_eq!(store.list_channels().await.unwrap()[0].limits, c.limits);
+    c.limits.available_hours = Some("25:00-01:00".to_owned());
+    assert!(store.upsert_channel(c).await.is_err());
+    let limits = TokenLimits {
+        allowed_models: vec!["claude-a".to_owned()],
+        allowed_channels: vec!["limited".to_owned()],
+        max_concurrency: 2,
+    };
+    let t = TokenSpec {
+        name: "r".to_owned(),
+        token_hash: "c".repeat(64),
+        hint: String::new(),
+        enabled: true,
+        expires_at_ms: Some(5),
+        limits: limits.clone(),
+    };
+    store.upsert_token(t).await.unwrap();
+    let tokens = store.list_tokens().await.unwrap();
+    assert_eq!(tokens[0].limits, limits);
+    assert_eq!(tokens[0].expires_at_ms, Some(5));
+}
+
+#[tokio::test]
+async fn cooldowns_persist_and_attempts_are_kept_per_request() {
+    let path = temp_db("cooldowns");
+    {
+        let store = SqliteStore::open(&path).unwrap();
+        store.save_cooldown(CooldownRow {
+            target: "key:1:0".to_owned(),
+            until_ms: 10_000,
+            interval_ms: 300_000,
+            failures: 1,
+            reason: "auth_rejected".to_owned(),
+        });
+        store.save_cooldown(CooldownRow {
+            target: "channel:2".to_owned(),
+            until_ms: 500,
+            interval_ms: 500,
+            failures: 1,
+            reason: "server_error".to_owned(),
+        });
+        store.save_cooldown(CooldownRow {
+            target: "url:3:1".to_owned(),
+            until_ms: 20_000,
+            interval_ms: 1,
+            failures: 2,
+            reason: "timeout".to_owned(),
+        });
+        store.clear_cooldown("url:3:1".to_owned());
+        let mut row = log("with-attempts", Some(1));
+        row.attempt_log = vec![
+            AttemptLog {
+                channel_id: Some(1),
+                key_index: Some(0),
+                status: Some(401),
+                outcome: "auth_rejected".to_owned(),
+                scope: Some("key".to_owned()),
+                cooldown_until_ms: Some(10_000),
+                duration_ms: 4,
+                ..AttemptLog::default()
+            },
+            AttemptLog {
+                channel_id: Some(1),
+                key_index: Some(1),
+                status: Some(200),
+                outcome: "ok".to_owned(),
+                duration_ms: 9,
+                ..AttemptLog::default()
+            },
+        ];
+        store.record(row);
+        store.close().await.unwrap();
+    }
+    let store = SqliteStore::open(&path).unwrap();
+    let active = store.active_cooldowns(1_000).await.unwrap();
+    assert_eq!(
+        active.len(),
+        1,
+        "expired and cleared cooldowns are not restored"
+    );
+    assert_eq!(active[0].target, "key:1:0");
+    assert_eq!(active[0].interval_ms, 300_000);
+    let attempts = store.attempts("with-attempts".to_owned()).await.unwrap();
+    assert_eq!(attempts.len(), 2);
+    assert_eq!(attempts[0].status, Some(401));
+    assert_eq!(attempts[0].scope.as_deref(), Some("key"));
+    assert_eq!(attempts[1].outcome, "ok");
 }

@@ -42,6 +42,13 @@ pub enum Behavior {
         /// Body pieces, written one by one with `gap` between them.
         chunks: Vec<Bytes>,
     },
+    /// Like `Replay`, then aborts the connection instead of ending the body.
+    ReplayThenCut {
+        /// Content type of the response.
+        content_type: String,
+        /// Body pieces, written one by one.
+        chunks: Vec<Bytes>,
+    },
     /// Answers the streamed/JSON canned response with a pause of this length between events.
     Slow(Duration),
 }
@@ -222,6 +229,7 @@ fn full(b: impl Into<Bytes>) -> MockBody {
 
 fn streamed(chunks: Vec<Bytes>, gap: Duration, cut_after: Option<usize>) -> MockBody {
     let (tx, rx) = mpsc::channel(4);
+    let total = chunks.len();
     tokio::spawn(async move {
         for (i, c) in chunks.into_iter().enumerate() {
             if cut_after == Some(i) {
@@ -241,6 +249,15 @@ fn streamed(chunks: Vec<Bytes>, gap: Duration, cut_after: Option<usize>) -> Mock
             if tx.send(Ok(c)).await.is_err() {
                 return;
             }
+        }
+        if cut_after.is_some_and(|n| n >= total) {
+            tokio::time::sleep(Duration::from_millis(30)).await;
+            let _ = tx
+                .send(Err(std::io::Error::new(
+                    std::io::ErrorKind::ConnectionReset,
+                    "mock cut",
+                )))
+                .await;
         }
     });
     ChannelBody { rx }.boxed()
@@ -316,6 +333,11 @@ async fn handle(
     Ok(respond(behavior, &path, query.as_deref(), &body, &options, gap).await)
 }
 
+enum Kind {
+    Plain,
+    Cut,
+}
+
 fn lock(st: &Mutex<State>) -> std::sync::MutexGuard<'_, State> {
     match st.lock() {
         Ok(g) => g,
@@ -343,6 +365,11 @@ fn respond<'a>(
 ) -> Pin<Box<dyn std::future::Future<Output = Response<MockBody>> + Send + 'a>> {
     Box::pin(async move {
         let (stream, sse) = wants_stream(path, query, body);
+        let behavior_kind = if matches!(behavior, Behavior::ReplayThenCut { .. }) {
+            Kind::Cut
+        } else {
+            Kind::Plain
+        };
         match behavior {
             Behavior::Delay(d, then) => {
                 tokio::time::sleep(d).await;
@@ -370,8 +397,13 @@ fn respond<'a>(
             Behavior::Replay {
                 content_type,
                 chunks,
+            }
+            | Behavior::ReplayThenCut {
+                content_type,
+                chunks,
             } => {
-                let mut r = Response::new(streamed(chunks, gap, None));
+                let cut = matches!(behavior_kind, Kind::Cut).then_some(chunks.len());
+                let mut r = Response::new(streamed(chunks, gap, cut));
                 if let Ok(v) = http::HeaderValue::from_str(&content_type) {
                     r.headers_mut().insert(http::header::CONTENT_TYPE, v);
                 }

@@ -270,12 +270,14 @@ async fn a_stream_cut_before_its_first_byte_fails_over_invisibly() {
 #[tokio::test]
 async fn errors_mid_stream_use_each_protocols_event_shape() {
     let mock = MockUpstream::start().await.unwrap();
+    // Each cut comes after the first real content, so the stream is already committed.
     mock.on_any(Behavior::CutAfter(3));
+    mock.on_key("kr", Behavior::CutAfter(5));
     mock.on_key("kg", Behavior::CutAfter(2));
     let url = mock.url();
     let env = Env::start(vec![
         channel("o", Protocol::OpenAiChat, &url, &["k"], &["gpt-x"]),
-        channel("r", Protocol::OpenAiResponses, &url, &["k"], &["codex-x"]),
+        channel("r", Protocol::OpenAiResponses, &url, &["kr"], &["codex-x"]),
         channel("g", Protocol::Gemini, &url, &["kg"], &["gemini-x"]),
     ])
     .await;
@@ -285,11 +287,11 @@ async fn errors_mid_stream_use_each_protocols_event_shape() {
     assert_eq!(last["error"]["type"], "server_error");
     let (path, body) = request_for(Protocol::OpenAiResponses, "codex-x", true);
     let ev = events(&env.post(Protocol::OpenAiResponses, &path, &body).await.body);
-    assert_eq!(ev.len(), 4);
-    assert_eq!(ev[3].event.as_deref(), Some("error"));
-    let last: serde_json::Value = serde_json::from_str(&ev[3].data).unwrap();
+    assert_eq!(ev.len(), 6);
+    assert_eq!(ev[5].event.as_deref(), Some("error"));
+    let last: serde_json::Value = serde_json::from_str(&ev[5].data).unwrap();
     assert_eq!(
-        last["sequence_number"], 3,
+        last["sequence_number"], 5,
         "continues the upstream's numbering"
     );
     let (path, body) = request_for(Protocol::Gemini, "gemini-x", true);
@@ -300,18 +302,19 @@ async fn errors_mid_stream_use_each_protocols_event_shape() {
 }
 
 #[tokio::test]
-async fn a_broken_json_body_aborts_the_connection() {
-    let mock = MockUpstream::start().await.unwrap();
-    mock.on_any(Behavior::CutAfter(1));
-    let env = Env::start(vec![channel(
-        "g",
-        Protocol::Gemini,
-        &mock.url(),
-        &["k"],
-        &["gemini-x"],
-    )])
+async fn a_json_body_cut_before_its_end_fails_over_and_a_late_cut_aborts() {
+    let a = MockUpstream::start().await.unwrap();
+    let b = MockUpstream::start().await.unwrap();
+    a.on_any(Behavior::CutAfter(1));
+    let mut first = channel("a", Protocol::Gemini, &a.url(), &["k"], &["gemini-x"]);
+    first.priority = 5;
+    let env = Env::start(vec![
+        first,
+        channel("b", Protocol::Gemini, &b.url(), &["k"], &["gemini-x"]),
+    ])
     .await;
-    // Gemini without alt=sse streams a JSON array; a cut must not look like a complete body.
+    // Gemini without alt=sse streams a JSON array. Cut before it is complete, it is still held
+    // (small non-stream bodies are read whole to look for soft errors) and fails over.
     let r = env
         .post(
             Protocol::Gemini,
@@ -320,7 +323,39 @@ async fn a_broken_json_body_aborts_the_connection() {
         )
         .await;
     assert_eq!(r.status, 200);
-    assert!(r.aborted, "truncated non-SSE body must abort: {}", r.text());
+    assert!(!r.aborted);
+    assert_eq!(r.json().as_array().map(Vec::len), Some(3));
+    assert_eq!(b.requests().len(), 1);
+
+    // A large body cut after it started flowing aborts the connection: a truncated body must
+    // not look complete.
+    let big = MockUpstream::start().await.unwrap();
+    let chunk = bytes::Bytes::from(vec![b' '; 100 * 1024]);
+    big.on_any(Behavior::ReplayThenCut {
+        content_type: "application/json".to_owned(),
+        chunks: vec![
+            bytes::Bytes::from_static(b"[{\"candidates\":[]}"),
+            chunk.clone(),
+            chunk,
+        ],
+    });
+    let env = Env::start(vec![channel(
+        "big",
+        Protocol::Gemini,
+        &big.url(),
+        &["k"],
+        &["gemini-x"],
+    )])
+    .await;
+    let r = env
+        .post(
+            Protocol::Gemini,
+            "/v1beta/models/gemini-x:streamGenerateContent",
+            "{}",
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    assert!(r.aborted, "truncated non-SSE body must abort");
 }
 
 #[tokio::test]
@@ -333,7 +368,6 @@ async fn slow_first_byte_fails_over_and_idle_streams_end() {
     ));
     let mut config = fast_config();
     config.timeouts.first_byte = Duration::from_millis(300);
-    config.timeouts.idle = Duration::from_millis(300);
     let mut first = channel(
         "slow",
         Protocol::Anthropic,
@@ -365,11 +399,29 @@ async fn slow_first_byte_fails_over_and_idle_streams_end() {
     );
     assert_eq!(fast.requests().len(), 1);
 
-    // A stream that goes silent after it started ends with an error event.
-    fast.on_any(Behavior::Slow(Duration::from_secs(2)));
+    // A stream that goes silent after its first content ends with an error event.
+    let stalls = MockUpstream::start().await.unwrap();
+    stalls.on_any(Behavior::Slow(Duration::from_millis(400)));
+    let mut config = fast_config();
+    config.timeouts.idle = Duration::from_millis(250);
+    let env = Env::start_with(
+        vec![channel(
+            "stalls",
+            Protocol::Anthropic,
+            &stalls.url(),
+            &["k"],
+            &["claude-x"],
+        )],
+        config,
+    )
+    .await;
     let r = env.post(Protocol::Anthropic, &path, &body).await;
     let ev = events(&r.body);
     assert_eq!(ev.first().unwrap().event.as_deref(), Some("message_start"));
+    assert!(
+        ev.iter()
+            .any(|e| e.event.as_deref() == Some("content_block_delta"))
+    );
     let last = ev.last().unwrap();
     assert_eq!(last.event.as_deref(), Some("error"));
     assert!(last.data.contains("timeout_error"), "{}", last.data);

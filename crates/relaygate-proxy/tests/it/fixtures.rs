@@ -25,6 +25,7 @@ async fn recorded_streams_pass_through_byte_for_byte() {
         channel("g", Protocol::Gemini, &url, &["k"], &["m"]),
     ])
     .await;
+    let mut passed = 0;
     for s in &streams {
         let protocol = match s.protocol {
             "anthropic" => Protocol::Anthropic,
@@ -42,12 +43,24 @@ async fn recorded_streams_pass_through_byte_for_byte() {
         });
         let (path, body) = request_for(protocol, "m", true);
         let r = env.post(protocol, &path, &body).await;
-        assert_eq!(r.status, 200, "{}", s.name);
+        if s.name.contains("error") {
+            // A recorded failure (an error event before any content) is a soft error: it is
+            // never relayed as a 200; the client gets an error in its own shape instead.
+            assert!(r.status.as_u16() >= 400, "{}: {}", s.name, r.status);
+            assert!(r.json().get("error").is_some(), "{}: {}", s.name, r.text());
+            continue;
+        }
+        assert_eq!(r.status, 200, "{}: {}", s.name, r.text());
         assert_eq!(
             r.body.to_vec(),
             s.events.concat(),
             "{} changed in transit",
             s.name
         );
+        passed += 1;
     }
+    assert!(
+        passed >= 20,
+        "only {passed} recorded streams passed through"
+    );
 }

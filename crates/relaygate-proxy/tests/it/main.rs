@@ -5,4 +5,5 @@ mod errors;
 mod failover;
 mod fixtures;
 mod passthrough;
+mod routing;
 mod support;

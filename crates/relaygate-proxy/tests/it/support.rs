@@ -13,7 +13,9 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use relaygate_protocol::Protocol;
 use relaygate_proxy::{Gateway, ProxyConfig, Server};
-use relaygate_store::{ChannelSpec, ModelEntry, SqliteStore, Store, TokenSpec};
+use relaygate_store::{
+    ChannelLimits, ChannelSpec, ModelEntry, SqliteStore, Store, TokenLimits, TokenSpec,
+};
 pub use relaygate_testkit::{Behavior, MockUpstream};
 
 pub const TOKEN: &str = "rg-test-token-0001";
@@ -57,6 +59,7 @@ pub fn channel(
         priority: 0,
         weight: 1,
         enabled: true,
+        limits: ChannelLimits::default(),
     }
 }
 
@@ -112,6 +115,7 @@ impl Env {
                 hint: relaygate_proxy::auth::mask(TOKEN),
                 enabled: true,
                 expires_at_ms: None,
+                limits: TokenLimits::default(),
             })
             .await
             .unwrap();
