@@ -1,9 +1,10 @@
 //! Everything relaygate keeps between requests and across restarts: channels, client tokens and
-//! request logs, behind async traits, with an SQLite backend.
+//! request logs, behind async traits, with an SQLite and a MySQL / MariaDB backend.
 //!
 //! The traits ([`ChannelStore`], [`TokenStore`], [`LogStore`], together [`Store`]) are
 //! dyn-compatible so the proxy holds an `Arc<dyn Store>` and never becomes generic over the
-//! backend. Backends are chosen by URL with [`open`] (`sqlite://path`; MySQL follows).
+//! backend. Backends are chosen by URL with [`open`] (`sqlite://path` or
+//! `mysql://user:pass@host:3306/db`); `docs/storage.md` describes both.
 //!
 //! Request logs are written off the request path: [`LogStore::record`] only queues the row, and
 //! the backend writes queued rows in batched transactions at least every
@@ -14,6 +15,7 @@
 #![deny(missing_docs)]
 
 mod model;
+mod mysql;
 mod sqlite;
 
 use std::future::Future;
@@ -24,6 +26,7 @@ pub use model::{
     AttemptLog, Channel, ChannelKey, ChannelLimits, ChannelSpec, ClientToken, CooldownRow,
     KeyStrategy, LogQuery, ModelEntry, RequestLog, TokenLimits, TokenSpec, UsageRow,
 };
+pub use mysql::MysqlStore;
 pub use sqlite::SqliteStore;
 
 /// The boxed future the store traits return, so the traits stay dyn-compatible.
@@ -39,6 +42,9 @@ pub enum Error {
     /// The database rejected or failed a statement.
     #[error("sqlite: {0}")]
     Sqlite(#[from] rusqlite::Error),
+    /// The MySQL / MariaDB server rejected a statement or could not be reached.
+    #[error("mysql: {0}")]
+    Mysql(Box<mysql_async::Error>),
     /// The database did not answer in time.
     #[error("timed out {what}")]
     Timeout {
@@ -77,6 +83,12 @@ pub enum Error {
     /// Filesystem error while opening the database.
     #[error("io: {0}")]
     Io(#[from] std::io::Error),
+}
+
+impl From<mysql_async::Error> for Error {
+    fn from(e: mysql_async::Error) -> Self {
+        Error::Mysql(Box::new(e))
+    }
 }
 
 /// A `Result` with this crate's [`Error`].
@@ -130,7 +142,9 @@ pub trait Store: ChannelStore + TokenStore + LogStore + CooldownStore + std::fmt
     fn close(&self) -> BoxFuture<'_, Result<()>>;
 }
 
-/// Opens the store named by `url`: `sqlite://PATH` or a plain file path (SQLite).
+/// Opens the store named by `url`: `sqlite://PATH` or a plain file path (SQLite), or
+/// `mysql://USER:PASS@HOST:PORT/DB[?spool=DIR]` (MySQL 8 / MariaDB 10.11, see [`MysqlStore::open`];
+/// must be called inside a tokio runtime).
 pub fn open(url: &str) -> Result<std::sync::Arc<dyn Store>> {
     if let Some(path) = url
         .strip_prefix("sqlite://")
@@ -145,15 +159,12 @@ pub fn open(url: &str) -> Result<std::sync::Arc<dyn Store>> {
         return Ok(std::sync::Arc::new(SqliteStore::open(path)?));
     }
     if url.starts_with("mysql://") {
-        return Err(Error::InvalidUrl {
-            url: url.to_owned(),
-            reason: "the MySQL backend is not built into this version yet".to_owned(),
-        });
+        return Ok(std::sync::Arc::new(MysqlStore::open(url)?));
     }
     if url.contains("://") {
         return Err(Error::InvalidUrl {
             url: url.to_owned(),
-            reason: "expected sqlite://PATH".to_owned(),
+            reason: "expected sqlite://PATH or mysql://USER@HOST:PORT/DB".to_owned(),
         });
     }
     Ok(std::sync::Arc::new(SqliteStore::open(url)?))

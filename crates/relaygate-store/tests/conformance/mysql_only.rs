@@ -1,0 +1,203 @@
+//! What only the MySQL backend has: the on-disk spool, the migration lock, URL handling.
+
+use std::path::Path;
+
+use mysql_async::prelude::Queryable;
+use relaygate_store::{ChannelStore, CooldownStore, LogStore, MysqlStore, Store};
+
+use crate::harness::{Harness, MysqlHarness};
+use crate::suite::{all_logs, log, spec, two_attempts};
+
+fn spool_files(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut files: Vec<_> = std::fs::read_dir(dir)
+        .map(|d| {
+            d.filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|x| x == "jsonl"))
+                .collect()
+        })
+        .unwrap_or_default();
+    files.sort();
+    files
+}
+
+fn spooled_ids(dir: &Path) -> Vec<String> {
+    spool_files(dir)
+        .iter()
+        .flat_map(|f| {
+            std::fs::read_to_string(f)
+                .unwrap()
+                .lines()
+                .map(|l| {
+                    let v: serde_json::Value = serde_json::from_str(l).unwrap();
+                    v["request_id"].as_str().unwrap().to_owned()
+                })
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unreachable_server_spools_rows_and_replays_them_once() {
+    let Some(h) = MysqlHarness::new("spool").await else {
+        return;
+    };
+    // 1. The server is unreachable: rows land in the spool, flush and close still succeed.
+    let down = MysqlStore::open(&h.unreachable_url()).unwrap();
+    assert_eq!(down.spool_dir(), h.spool.as_path());
+    for i in 0..30 {
+        let mut row = log(&format!("sp-{i}"), Some(1));
+        row.attempt_log = two_attempts();
+        down.record(row);
+    }
+    down.record(log("sp-3", Some(9))); // a duplicate id
+    down.flush().await.unwrap();
+    assert!(
+        down.query_logs(Default::default()).await.is_err(),
+        "reads report the outage"
+    );
+    for i in 30..40 {
+        down.record(log(&format!("sp-{i}"), Some(1)));
+    }
+    down.close().await.unwrap();
+    assert_eq!(down.spooled_logs(), 41);
+    assert_eq!(down.dropped_logs(), 0);
+    let ids = spooled_ids(&h.spool);
+    assert_eq!(ids.len(), 41, "every row is in the spool, as JSON lines");
+    let saved: Vec<(std::path::PathBuf, String)> = spool_files(&h.spool)
+        .into_iter()
+        .map(|f| {
+            let text = std::fs::read_to_string(&f).unwrap();
+            (f, text)
+        })
+        .collect();
+
+    // 2. The server is back: opening with the same spool replays it, each row once.
+    let up = MysqlStore::open(&h.url()).unwrap();
+    up.record(log("live-1", None));
+    up.flush().await.unwrap();
+    let rows = all_logs(&up).await;
+    assert_eq!(rows.len(), 41, "40 spooled ids + 1 live row, no duplicates");
+    let dup = rows.iter().find(|r| r.request_id == "sp-3").unwrap();
+    assert_eq!(dup.channel_id, Some(1), "the first spooled copy wins");
+    assert_eq!(
+        up.attempts("sp-7".to_owned()).await.unwrap(),
+        two_attempts()
+    );
+    assert!(
+        spool_files(&h.spool).is_empty(),
+        "replayed files are removed"
+    );
+
+    // 3. A replay of the same files again (e.g. a crash between insert and delete) adds nothing.
+    for (path, text) in &saved {
+        std::fs::write(path, text).unwrap();
+    }
+    up.flush().await.unwrap();
+    assert_eq!(all_logs(&up).await.len(), 41);
+    assert_eq!(up.attempts("sp-7".to_owned()).await.unwrap().len(), 2);
+    assert!(spool_files(&h.spool).is_empty());
+    let mut conn = h.conn().await;
+    let attempts: Option<u64> = conn
+        .query_first("SELECT COUNT(*) FROM request_attempts")
+        .await
+        .unwrap();
+    assert_eq!(attempts, Some(60));
+    conn.disconnect().await.unwrap();
+    up.close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spool_is_replayed_in_the_background() {
+    let Some(h) = MysqlHarness::new("spool_bg").await else {
+        return;
+    };
+    let down = MysqlStore::open(&h.unreachable_url()).unwrap();
+    down.record(log("bg-1", None));
+    down.close().await.unwrap();
+    assert_eq!(spooled_ids(&h.spool), ["bg-1"]);
+    // No flush: the writer replays on its own shortly after start.
+    let up = h.open();
+    let mut found = false;
+    for _ in 0..100 {
+        if all_logs(&*up).await.len() == 1 {
+            found = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(found, "spooled row not replayed by the background task");
+    assert!(spool_files(&h.spool).is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn instances_starting_at_once_migrate_once() {
+    let Some(h) = MysqlHarness::new("migrate").await else {
+        return;
+    };
+    let url = h.url();
+    let opens = (0..4).map(|_| {
+        let url = url.clone();
+        async move { MysqlStore::connect(&url).await }
+    });
+    let stores: Vec<MysqlStore> = futures_join(opens).await;
+    stores[0].upsert_channel(spec("shared")).await.unwrap();
+    for s in &stores {
+        assert_eq!(s.list_channels().await.unwrap().len(), 1);
+    }
+    let mut conn = h.conn().await;
+    let versions: Vec<(u32, String)> = conn
+        .query("SELECT version, name FROM schema_migrations ORDER BY version")
+        .await
+        .unwrap();
+    assert_eq!(versions, vec![(1, "init".to_owned())]);
+    conn.disconnect().await.unwrap();
+    // Reopening finds nothing to do.
+    let again = MysqlStore::connect(&url).await.unwrap();
+    assert_eq!(again.list_channels().await.unwrap().len(), 1);
+    for s in stores {
+        s.close().await.unwrap();
+    }
+    again.close().await.unwrap();
+}
+
+/// Runs the futures concurrently on the runtime and collects their results in order.
+async fn futures_join<F>(futs: impl Iterator<Item = F>) -> Vec<MysqlStore>
+where
+    F: std::future::Future<Output = relaygate_store::Result<MysqlStore>> + Send + 'static,
+{
+    let handles: Vec<_> = futs.map(tokio::spawn).collect();
+    let mut out = Vec::new();
+    for h in handles {
+        out.push(h.await.unwrap().unwrap());
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn open_by_url_dispatches_to_mysql() {
+    let Some(h) = MysqlHarness::new("url").await else {
+        return;
+    };
+    let store = relaygate_store::open(&h.url()).unwrap();
+    assert!(format!("{store:?}").contains("MysqlStore"));
+    store.upsert_channel(spec("via-url")).await.unwrap();
+    assert_eq!(store.list_channels().await.unwrap().len(), 1);
+    store.close().await.unwrap();
+}
+
+#[test]
+fn mysql_urls_are_checked_without_a_server() {
+    // Outside a runtime the MySQL backend refuses to start rather than panic.
+    let err = relaygate_store::open("mysql://root@127.0.0.1:1/db").unwrap_err();
+    assert!(err.to_string().contains("tokio runtime"), "{err}");
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let err = relaygate_store::open("mysql://root:hunter2@127.0.0.1:3306").unwrap_err();
+        assert!(err.to_string().contains("database name"), "{err}");
+        assert!(!err.to_string().contains("hunter2"), "{err}");
+        assert!(relaygate_store::open("mysql://root@127.0.0.1:3306/db?nonsense=1").is_err());
+        // Opening does not wait for the server.
+        let lazy = relaygate_store::open("mysql://root@127.0.0.1:1/db?spool=/nonexistent/x");
+        assert!(lazy.is_ok());
+    });
+}
