@@ -26,6 +26,7 @@ pub struct FileConfig {
     pub max_body_bytes: Option<usize>,
     pub max_keys_per_channel: Option<usize>,
     pub shutdown_grace_secs: Option<u64>,
+    pub prices_file: Option<String>,
     #[serde(default)]
     pub timeouts: TimeoutsFile,
     #[serde(default)]
@@ -216,6 +217,13 @@ impl FileConfig {
                 .max_keys_per_channel
                 .unwrap_or(defaults.max_keys_per_channel),
             shutdown_grace: secs(self.shutdown_grace_secs, defaults.shutdown_grace),
+            price_overrides: match &self.prices_file {
+                None => None,
+                Some(path) => Some(
+                    std::fs::read_to_string(path)
+                        .with_context(|| format!("prices_file: reading {path}"))?,
+                ),
+            },
         };
         if proxy.max_body_bytes == 0 {
             bail!("max_body_bytes must be greater than 0");

@@ -96,6 +96,9 @@ pub struct ProxyConfig {
     pub max_keys_per_channel: usize,
     /// How long a graceful shutdown waits for in-flight requests.
     pub shutdown_grace: Duration,
+    /// Price table entries (TOML, the format of `relaygate-tokens`' built-in table) that
+    /// override or extend the built-in prices.
+    pub price_overrides: Option<String>,
 }
 
 impl Default for ProxyConfig {
@@ -107,6 +110,7 @@ impl Default for ProxyConfig {
             routing: RoutingConfig::default(),
             max_keys_per_channel: 3,
             shutdown_grace: Duration::from_secs(30),
+            price_overrides: None,
         }
     }
 }

@@ -16,6 +16,9 @@ pub enum Error {
     /// The store failed.
     #[error(transparent)]
     Store(#[from] relaygate_store::Error),
+    /// A setting is invalid.
+    #[error("configuration: {0}")]
+    Config(String),
     /// A channel in the store can't be used.
     #[error("channel {name:?}: {reason}")]
     Channel {

@@ -140,6 +140,8 @@ pub(crate) struct Inner {
     pub health: Mutex<Health>,
     pub client: UpstreamClient,
     pub clock: Clock,
+    pub prices: relaygate_tokens::PriceTable,
+    unpriced_warned: Mutex<std::collections::HashSet<String>>,
     instance: u64,
     seq: AtomicU64,
     rng: AtomicU64,
@@ -170,6 +172,18 @@ impl Inner {
             failures: state.failures,
             reason: reason.to_owned(),
         });
+    }
+
+    /// Logs once per model that it has no price, so its requests are marked unpriced rather
+    /// than silently free.
+    pub fn warn_unpriced(&self, model: &str) {
+        let first = match self.unpriced_warned.lock() {
+            Ok(mut set) => set.insert(model.to_owned()),
+            Err(_) => false,
+        };
+        if first {
+            tracing::warn!(%model, "model has no price: its requests are logged as unpriced (add it to the price table)");
+        }
     }
 
     /// A cheap pseudo-random number (splitmix64 over a counter), for URL choice.
@@ -205,6 +219,12 @@ impl Gateway {
                 reason: "no system randomness".to_owned(),
             },
         )?;
+        let mut prices = relaygate_tokens::PriceTable::builtin();
+        if let Some(text) = &config.price_overrides {
+            let extra = relaygate_tokens::PriceTable::from_toml(text)
+                .map_err(|e| crate::Error::Config(format!("price table: {e}")))?;
+            prices.merge(extra);
+        }
         let scores = HealthBook::new(HealthConfig {
             penalty: config.routing.health_penalty,
             window_ms: u64::try_from(config.routing.health_window.as_millis()).unwrap_or(u64::MAX),
@@ -221,6 +241,8 @@ impl Gateway {
                 }),
                 client,
                 clock: Clock::new(),
+                prices,
+                unpriced_warned: Mutex::new(std::collections::HashSet::new()),
                 instance: u64::from_le_bytes(nonce),
                 seq: AtomicU64::new(0),
                 rng: AtomicU64::new(u64::from_le_bytes(nonce).rotate_left(17)),

@@ -23,11 +23,16 @@ use relaygate_protocol::Protocol;
 use relaygate_protocol::errors::{ErrorKind, error_body};
 use relaygate_protocol::peek::{peek_request, rewrite_model};
 use relaygate_store::{AttemptLog, RequestLog};
+use relaygate_tokens::{Usage, count_request, usage_from_json};
+use relaygate_transform::{
+    RequestOptions, ResponseOptions, convert_error, convert_request, convert_response,
+    stream_converter,
+};
 use tokio::time::{Instant, timeout, timeout_at};
 
 use crate::auth::{hash_token, presented_token, strip_key_param};
 use crate::gateway::{Inner, Slot, SlotGuard, Target};
-use crate::relay::{LogFinish, RelayStream, ResponseBody, SseAlign};
+use crate::relay::{Convert, LogFinish, RelayStream, ResponseBody, SseAlign};
 use crate::routes::{self, Operation, Route, guess_protocol, with_path_model};
 use crate::table::{ChannelEntry, KeyEntry, TokenEntry};
 use crate::upstream::{client_headers, join_url, upstream_headers};
@@ -36,6 +41,8 @@ use crate::upstream::{client_headers, join_url, upstream_headers};
 const MAX_ERROR_BODY: usize = 64 * 1024;
 /// A non-stream 2xx body up to this size is read whole and checked for a soft error.
 const MAX_PROBED_BODY: usize = 64 * 1024;
+/// A translated non-stream body must be read whole; it is capped at this size.
+const MAX_TRANSLATED_BODY: usize = 32 * 1024 * 1024;
 
 pub(crate) type Resp = Response<ResponseBody>;
 
@@ -111,7 +118,8 @@ pub(crate) async fn handle(gw: Arc<Inner>, req: Request<Incoming>) -> Resp {
             }
         }
         Operation::ListModels => list_models(&gw, &req, &path, route.protocol),
-        Operation::Generate | Operation::CountTokens => proxy(gw, req, route, path).await,
+        Operation::CountTokens => count_tokens(gw, req, route).await,
+        Operation::Generate => proxy(gw, req, route, path).await,
     }
 }
 
@@ -154,9 +162,10 @@ fn list_models(
         Err(why) => return error_response(protocol, ErrorKind::Authentication, &why),
     };
     let table = gw.table();
-    let visible = |p: Protocol| -> Vec<String> {
+    // Every client can reach every channel (relaygate translates), so every shape lists all.
+    let visible = |_: Protocol| -> Vec<String> {
         table
-            .models(Some(p))
+            .models()
             .into_iter()
             .filter(|m| token.allows_model(m))
             .collect()
@@ -181,10 +190,7 @@ fn list_models(
             serde_json::json!({ "models": data })
         }
         Protocol::OpenAiChat | Protocol::OpenAiResponses => {
-            let mut models = visible(Protocol::OpenAiChat);
-            models.extend(visible(Protocol::OpenAiResponses));
-            models.sort();
-            models.dedup();
+            let models = visible(Protocol::OpenAiChat);
             let data: Vec<_> = models
                 .iter()
                 .map(|m| serde_json::json!({"id": m, "object": "model", "created": 0, "owned_by": "relaygate"}))
@@ -193,6 +199,49 @@ fn list_models(
         }
     };
     json_response(body)
+}
+
+/// Answers a token count locally (never forwarded, costs no quota): Anthropic
+/// `/v1/messages/count_tokens`, Gemini `:countTokens`, OpenAI `/v1/responses/input_tokens`.
+async fn count_tokens(gw: Arc<Inner>, req: Request<Incoming>, route: Route) -> Resp {
+    let protocol = route.protocol.unwrap_or(Protocol::Anthropic);
+    if let Err(why) = authenticate(&gw, req.headers(), req.uri().query()) {
+        return error_response(protocol, ErrorKind::Authentication, &why);
+    }
+    let limit = gw.config.max_body_bytes;
+    let body = match Limited::new(req.into_body(), limit).collect().await {
+        Ok(c) => c.to_bytes(),
+        Err(_) => {
+            let msg = format!("request body is larger than the limit of {limit} bytes");
+            return error_response(protocol, ErrorKind::RequestTooLarge, &msg);
+        }
+    };
+    let model = match (&route.path_model, peek_request(&body)) {
+        (Some(m), _) => m.clone(),
+        (None, Ok(peek)) => peek.model.unwrap_or_default(),
+        (None, Err(e)) => {
+            return error_response(protocol, ErrorKind::InvalidRequest, &e.to_string());
+        }
+    };
+    // BPE counting is CPU work: keep it off the async workers.
+    let counted = tokio::task::spawn_blocking(move || count_request(protocol, &model, &body)).await;
+    let count = match counted {
+        Ok(Ok(c)) => c,
+        Ok(Err(e)) => return error_response(protocol, ErrorKind::InvalidRequest, &e.to_string()),
+        Err(e) => return error_response(protocol, ErrorKind::Internal, &e.to_string()),
+    };
+    let body = match protocol {
+        Protocol::Gemini => serde_json::json!({"totalTokens": count.tokens}),
+        Protocol::OpenAiResponses | Protocol::OpenAiChat => {
+            serde_json::json!({"object": "response.input_tokens", "input_tokens": count.tokens})
+        }
+        Protocol::Anthropic => serde_json::json!({"input_tokens": count.tokens}),
+    };
+    let mut resp = json_response(body);
+    if let Ok(v) = HeaderValue::from_str(if count.exact { "exact" } else { "estimated" }) {
+        resp.headers_mut().insert("x-relaygate-token-count", v);
+    }
+    resp
 }
 
 /// Per-request context threaded through the failover loop.
@@ -211,6 +260,15 @@ struct Ctx {
 }
 
 impl Ctx {
+    /// Whether the client reads SSE (a Gemini client without `alt=sse` reads a JSON array).
+    fn client_sse(&self) -> bool {
+        self.protocol != Protocol::Gemini
+            || self
+                .query
+                .as_deref()
+                .is_some_and(|q| q.split('&').any(|kv| kv == "alt=sse"))
+    }
+
     /// Writes the log row and returns a gateway-made error.
     fn fail(self, kind: ErrorKind, message: String) -> Resp {
         self.fail_with(kind, message, None)
@@ -251,6 +309,8 @@ async fn proxy(gw: Arc<Inner>, req: Request<Incoming>, route: Route, path: Strin
         },
         started,
         channel: None,
+        usage: None,
+        request_bytes: 0,
     };
     let mut ctx = Ctx {
         gw: Arc::clone(&gw),
@@ -343,6 +403,7 @@ async fn proxy(gw: Arc<Inner>, req: Request<Incoming>, route: Route, path: Strin
     }
     ctx.log.row.model_requested = ctx.model.clone();
     ctx.log.row.stream = ctx.stream;
+    ctx.log.request_bytes = ctx.body.len() as u64;
 
     if !token.allows_model(&ctx.model) {
         let msg = format!("model {:?} is not allowed for this token", ctx.model);
@@ -350,18 +411,15 @@ async fn proxy(gw: Arc<Inner>, req: Request<Incoming>, route: Route, path: Strin
     }
     let table = gw.table();
     let mut candidates: Vec<(Arc<ChannelEntry>, String)> = table
-        .candidates(protocol, &ctx.model)
+        .candidates(&ctx.model)
         .into_iter()
         .map(|c| (c, ctx.model.clone()))
         .collect();
     if candidates.is_empty() && gw.config.routing.fuzzy_models {
-        candidates = table.fuzzy_candidates(protocol, &ctx.model);
+        candidates = table.fuzzy_candidates(&ctx.model);
     }
     if candidates.is_empty() {
-        let msg = format!(
-            "no channel serves model {:?} over the {protocol} protocol",
-            ctx.model
-        );
+        let msg = format!("no channel serves model {:?}", ctx.model);
         return ctx.fail(ErrorKind::NotFound, msg);
     }
     // The token's channel restriction applies before ordering, so a fallback never lands on a
@@ -524,6 +582,71 @@ struct Commit {
     first: Bytes,
     incoming: Option<Incoming>,
     sse: Option<SseAlign>,
+    /// Usage of a body that was read whole.
+    usage: Option<Usage>,
+    /// Whether the answer was translated into the client's protocol.
+    translated: bool,
+}
+
+/// The request as one channel's upstream needs it.
+#[derive(Debug, Clone)]
+struct Outgoing {
+    path: String,
+    query: Option<String>,
+    body: Bytes,
+    translated: bool,
+}
+
+/// The canonical path of `protocol`'s main call.
+fn upstream_path(protocol: Protocol, model: &str, stream: bool) -> (String, Option<String>) {
+    match protocol {
+        Protocol::Anthropic => ("/v1/messages".to_owned(), None),
+        Protocol::OpenAiChat => ("/v1/chat/completions".to_owned(), None),
+        Protocol::OpenAiResponses => ("/v1/responses".to_owned(), None),
+        // Gemini streams are always asked for as SSE: the relay parses events, not arrays.
+        Protocol::Gemini if stream => (
+            format!("/v1beta/models/{model}:streamGenerateContent"),
+            Some("alt=sse".to_owned()),
+        ),
+        Protocol::Gemini => (format!("/v1beta/models/{model}:generateContent"), None),
+    }
+}
+
+/// Builds the upstream request for a channel of `upstream` protocol: the client's bytes with
+/// at most the model swapped when the protocols match, a translated body otherwise.
+fn prepare(ctx: &Ctx, upstream: Protocol, upstream_model: &str) -> Result<Outgoing, String> {
+    if upstream == ctx.protocol {
+        let (path, body) = if upstream_model == ctx.model {
+            (ctx.path.clone(), ctx.body.clone())
+        } else if ctx.protocol == Protocol::Gemini {
+            (with_path_model(&ctx.path, upstream_model), ctx.body.clone())
+        } else {
+            let b = rewrite_model(&ctx.body, upstream_model).map_err(|e| e.to_string())?;
+            (ctx.path.clone(), Bytes::from(b))
+        };
+        return Ok(Outgoing {
+            path,
+            query: ctx.query.clone(),
+            body,
+            translated: false,
+        });
+    }
+    let opts = RequestOptions {
+        upstream_model: upstream_model.to_owned(),
+        stream: ctx.stream,
+    };
+    let converted =
+        convert_request(ctx.protocol, upstream, &ctx.body, &opts).map_err(|e| e.to_string())?;
+    if !converted.losses.is_empty() {
+        tracing::debug!(request_id = %ctx.log.row.request_id, losses = ?converted.losses, "request translation dropped fields");
+    }
+    let (path, query) = upstream_path(upstream, upstream_model, ctx.stream);
+    Ok(Outgoing {
+        path,
+        query,
+        body: Bytes::from(converted.value),
+        translated: true,
+    })
 }
 
 /// What one attempt came to.
@@ -534,8 +657,9 @@ enum Attempt {
 
 struct Failure {
     verdict: Verdict,
-    /// The upstream's own error answer, when there was one (passed through if it is the last).
-    response: Option<(http::response::Parts, Bytes)>,
+    /// The upstream's own error answer and its protocol, when there was one (passed through,
+    /// translated if need be, when it is the last).
+    response: Option<(http::response::Parts, Bytes, Protocol)>,
 }
 
 impl Failure {
@@ -569,13 +693,18 @@ fn empty_response(policy: &Policy, message: String) -> Verdict {
 }
 
 #[allow(clippy::too_many_arguments)]
-async fn attempt(ctx: &Ctx, p: &Planned, url: &str, body: Bytes, policy: &Policy) -> Attempt {
+async fn attempt(ctx: &Ctx, p: &Planned, url: &str, out: &Outgoing, policy: &Policy) -> Attempt {
     let gw = &ctx.gw;
     let mut builder = Request::builder().method(Method::POST).uri(url);
     if let Some(h) = builder.headers_mut() {
-        *h = upstream_headers(&ctx.headers, p.channel.protocol, &p.key.secret);
+        *h = upstream_headers(
+            &ctx.headers,
+            p.channel.protocol,
+            &p.key.secret,
+            out.translated,
+        );
     }
-    let req = match builder.body(Full::new(body)) {
+    let req = match builder.body(Full::new(out.body.clone())) {
         Ok(r) => r,
         Err(e) => {
             return Failure::of(classify_transport(
@@ -641,7 +770,7 @@ async fn attempt(ctx: &Ctx, p: &Planned, url: &str, body: Bytes, policy: &Policy
         verdict.reason = format!("upstream {status}: {}", text.trim());
         return Attempt::Failed(Failure {
             verdict,
-            response: Some((parts, body)),
+            response: Some((parts, body, p.channel.protocol)),
         });
     }
     let content_type = parts
@@ -653,9 +782,21 @@ async fn attempt(ctx: &Ctx, p: &Planned, url: &str, body: Bytes, policy: &Policy
     let hold_limit = gw.config.routing.hold_bytes;
     if content_type.starts_with("text/event-stream") {
         // Hold whole events until the first real content shows the answer is genuine.
+        let convert = out.translated.then(|| {
+            let opts = ResponseOptions {
+                client_model: ctx.model.clone(),
+                id_seed: ctx.log.row.request_id.clone(),
+            };
+            Convert::new(
+                stream_converter(p.channel.protocol, ctx.protocol, &opts),
+                ctx.protocol,
+                !ctx.client_sse(),
+            )
+        });
         let mut align = SseAlign::new(
             p.channel.protocol,
             StreamProbe::new(p.channel.protocol, policy.clone()),
+            convert,
         );
         let mut held = BytesMut::new();
         loop {
@@ -684,6 +825,8 @@ async fn attempt(ctx: &Ctx, p: &Planned, url: &str, body: Bytes, policy: &Policy
                             first: held.freeze(),
                             incoming: Some(incoming),
                             sse: Some(align),
+                            usage: None,
+                            translated: out.translated,
                         }));
                     }
                 }
@@ -704,7 +847,9 @@ async fn attempt(ctx: &Ctx, p: &Planned, url: &str, body: Bytes, policy: &Policy
                         parts,
                         first: held.freeze(),
                         incoming: None,
-                        sse: None,
+                        sse: Some(align),
+                        usage: None,
+                        translated: out.translated,
                     }));
                 }
                 Err(_) => {
@@ -728,12 +873,20 @@ async fn attempt(ctx: &Ctx, p: &Planned, url: &str, body: Bytes, policy: &Policy
                     continue;
                 };
                 held.extend_from_slice(&data);
-                if held.len() > MAX_PROBED_BODY {
+                if out.translated && held.len() > MAX_TRANSLATED_BODY {
+                    let msg = format!(
+                        "upstream body larger than {MAX_TRANSLATED_BODY} bytes cannot be translated"
+                    );
+                    return Failure::of(classify_transport(TransportFailure::Other, &msg, policy));
+                }
+                if !out.translated && held.len() > MAX_PROBED_BODY {
                     return Attempt::Success(Box::new(Commit {
                         parts,
                         first: held.freeze(),
                         incoming: Some(incoming),
                         sse: None,
+                        usage: None,
+                        translated: false,
                     }));
                 }
             }
@@ -762,11 +915,34 @@ async fn attempt(ctx: &Ctx, p: &Planned, url: &str, body: Bytes, policy: &Policy
     if let Some(v) = probe_body(p.channel.protocol, ct, &held, gw.clock.now_ms(), policy) {
         return Failure::of(v);
     }
+    let usage = usage_from_json(p.channel.protocol, &held);
+    let first = if out.translated {
+        let opts = ResponseOptions {
+            client_model: ctx.model.clone(),
+            id_seed: ctx.log.row.request_id.clone(),
+        };
+        match convert_response(p.channel.protocol, ctx.protocol, &held, &opts) {
+            Ok(c) => {
+                if !c.losses.is_empty() {
+                    tracing::debug!(request_id = %ctx.log.row.request_id, losses = ?c.losses, "response translation dropped fields");
+                }
+                Bytes::from(c.value)
+            }
+            Err(e) => {
+                let msg = format!("could not translate the {} answer: {e}", p.channel.protocol);
+                return Failure::of(classify_transport(TransportFailure::Other, &msg, policy));
+            }
+        }
+    } else {
+        held.freeze()
+    };
     Attempt::Success(Box::new(Commit {
         parts,
-        first: held.freeze(),
+        first,
         incoming: None,
         sse: None,
+        usage,
+        translated: out.translated,
     }))
 }
 
@@ -814,7 +990,8 @@ async fn failover(mut ctx: Ctx, candidates: Vec<(Arc<ChannelEntry>, String)>) ->
     ctx.log.row.attempt_log.append(&mut skipped);
     let mut last: Option<Failure> = None;
     let mut dead_channels: Vec<i64> = Vec::new();
-    let mut rewritten: Option<(String, Bytes)> = None;
+    let mut prepared: Vec<(Protocol, String, Outgoing)> = Vec::new();
+    let mut untranslatable: Option<String> = None;
     let mut limited_retry_ms: Option<u64> = None;
 
     for p in &planned {
@@ -839,26 +1016,27 @@ async fn failover(mut ctx: Ctx, candidates: Vec<(Arc<ChannelEntry>, String)>) ->
             .get(&p.model)
             .cloned()
             .unwrap_or_else(|| p.model.clone());
-        // Rewrite the model only when a redirect asks for it, once per distinct target.
-        let (path, body) = if upstream_model == ctx.model {
-            (ctx.path.clone(), ctx.body.clone())
-        } else if ctx.protocol == Protocol::Gemini {
-            (
-                with_path_model(&ctx.path, &upstream_model),
-                ctx.body.clone(),
-            )
-        } else {
-            match &rewritten {
-                Some((m, b)) if *m == upstream_model => (ctx.path.clone(), b.clone()),
-                _ => match rewrite_model(&ctx.body, &upstream_model) {
-                    Ok(b) => {
-                        let b = Bytes::from(b);
-                        rewritten = Some((upstream_model.clone(), b.clone()));
-                        (ctx.path.clone(), b)
-                    }
-                    Err(e) => return ctx.fail(ErrorKind::InvalidRequest, e.to_string()),
-                },
-            }
+        let out = match prepared
+            .iter()
+            .find(|(id, m, _)| *id == p.channel.protocol && *m == upstream_model)
+        {
+            Some((_, _, o)) => o.clone(),
+            None => match prepare(&ctx, p.channel.protocol, &upstream_model) {
+                Ok(o) => {
+                    prepared.push((p.channel.protocol, upstream_model.clone(), o.clone()));
+                    o
+                }
+                Err(why) => {
+                    // The request can't be expressed in this channel's protocol: try another.
+                    let mut entry = skip_log(&p.channel, "untranslatable", None);
+                    entry.error = Some(why.clone());
+                    ctx.log.row.attempt_log.push(entry);
+                    untranslatable = Some(why);
+                    dead_channels.push(p.channel.id);
+                    drop(channel_slot);
+                    continue;
+                }
+            },
         };
         let now = gw.clock.now_ms();
         let url_order = gw.with_health(|h| {
@@ -871,8 +1049,12 @@ async fn failover(mut ctx: Ctx, candidates: Vec<(Arc<ChannelEntry>, String)>) ->
             )
         });
         for (n, &url_index) in url_order.iter().enumerate() {
-            let url = join_url(&p.channel.base_urls[url_index], &path, ctx.query.as_deref());
-            let url_for_log = join_url(&p.channel.base_urls[url_index], &path, None);
+            let url = join_url(
+                &p.channel.base_urls[url_index],
+                &out.path,
+                out.query.as_deref(),
+            );
+            let url_for_log = join_url(&p.channel.base_urls[url_index], &out.path, None);
             ctx.log.row.attempts += 1;
             ctx.log.row.channel_id = Some(p.channel.id);
             ctx.log.row.channel_name = Some(p.channel.name.clone());
@@ -880,7 +1062,7 @@ async fn failover(mut ctx: Ctx, candidates: Vec<(Arc<ChannelEntry>, String)>) ->
             ctx.log.row.model_sent = Some(upstream_model.clone());
             ctx.log.row.upstream_url = Some(url_for_log.clone());
             let t0 = Instant::now();
-            let outcome = attempt(&ctx, p, &url, body.clone(), &policy).await;
+            let outcome = attempt(&ctx, p, &url, &out, &policy).await;
             let elapsed = ms(Instant::now().saturating_duration_since(t0));
             let mut entry = AttemptLog {
                 channel_id: Some(p.channel.id),
@@ -920,7 +1102,10 @@ async fn failover(mut ctx: Ctx, candidates: Vec<(Arc<ChannelEntry>, String)>) ->
                 }
                 Attempt::Failed(f) => {
                     let v = &f.verdict;
-                    entry.status = f.response.as_ref().map(|(parts, _)| parts.status.as_u16());
+                    entry.status = f
+                        .response
+                        .as_ref()
+                        .map(|(parts, _, _)| parts.status.as_u16());
                     entry.outcome = v.kind.as_str().to_owned();
                     entry.error = Some(v.reason.clone());
                     tracing::info!(
@@ -975,6 +1160,13 @@ async fn failover(mut ctx: Ctx, candidates: Vec<(Arc<ChannelEntry>, String)>) ->
     }
     match last {
         Some(f) => give_up(ctx, f),
+        None if untranslatable.is_some() && limited_retry_ms.is_none() => {
+            let why = untranslatable.unwrap_or_default();
+            ctx.fail(
+                ErrorKind::InvalidRequest,
+                format!("the request can't be sent to any channel serving this model: {why}"),
+            )
+        }
         None => match limited_retry_ms {
             Some(retry) => ctx.fail_with(
                 ErrorKind::RateLimited,
@@ -994,13 +1186,28 @@ async fn failover(mut ctx: Ctx, candidates: Vec<(Arc<ChannelEntry>, String)>) ->
 /// gateway-made error with the verdict's status.
 fn give_up(ctx: Ctx, f: Failure) -> Resp {
     let Failure { verdict, response } = f;
-    let Some((parts, body)) = response else {
+    let Some((parts, body, upstream)) = response else {
         let kind = kind_for_status(verdict.client_status);
         return ctx.fail(kind, verdict.reason);
     };
+    let (body, headers) = if upstream == ctx.protocol {
+        (body, client_headers(&parts.headers, false))
+    } else {
+        // The upstream's error, in the client's own error shape.
+        let converted = convert_error(upstream, ctx.protocol, parts.status.as_u16(), &body);
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        if let Some(v) = parts.headers.get(header::RETRY_AFTER) {
+            h.insert(header::RETRY_AFTER, v.clone());
+        }
+        (Bytes::from(converted), h)
+    };
     let mut resp = Response::new(ResponseBody::full(body));
     *resp.status_mut() = parts.status;
-    *resp.headers_mut() = client_headers(&parts.headers, false);
+    *resp.headers_mut() = headers;
     if let Ok(v) = HeaderValue::from_str(&ctx.log.row.request_id) {
         resp.headers_mut().insert("x-relaygate-request-id", v);
     }
@@ -1014,7 +1221,11 @@ fn commit_response(ctx: Ctx, commit: Box<Commit>, slots: SlotGuard) -> Resp {
         first,
         incoming,
         sse,
+        usage,
+        translated,
     } = *commit;
+    let mut ctx = ctx;
+    ctx.log.usage = usage;
     let is_sse = sse.is_some()
         || parts
             .headers
@@ -1022,7 +1233,22 @@ fn commit_response(ctx: Ctx, commit: Box<Commit>, slots: SlotGuard) -> Resp {
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.starts_with("text/event-stream"));
     // A body read whole keeps an exact length; a relayed one may end with an error event.
-    let mut headers = client_headers(&parts.headers, incoming.is_none() || !is_sse);
+    let mut headers = if translated {
+        // The upstream's headers describe its own protocol; the client gets fresh ones.
+        let mut h = HeaderMap::new();
+        let ct = if is_sse && ctx.client_sse() {
+            "text/event-stream"
+        } else {
+            "application/json"
+        };
+        h.insert(header::CONTENT_TYPE, HeaderValue::from_static(ct));
+        if is_sse {
+            h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+        }
+        h
+    } else {
+        client_headers(&parts.headers, incoming.is_none() || !is_sse)
+    };
     if incoming.is_none()
         && let Ok(v) = HeaderValue::from_str(&first.len().to_string())
     {

@@ -22,7 +22,9 @@ use relaygate_protocol::Protocol;
 use relaygate_protocol::errors::{ErrorKind, stream_error_event};
 use relaygate_protocol::sse::{SseDecoder, SseEvent};
 use relaygate_protocol::stream::is_terminal;
-use relaygate_store::RequestLog;
+use relaygate_store::{RequestLog, UsageRow};
+use relaygate_tokens::{ServiceTier, StreamUsage, Usage, estimate_cut, estimate_tokens_from_bytes};
+use relaygate_transform::StreamConverter;
 use tokio::time::{Instant, Sleep};
 
 use crate::gateway::{Inner, SlotGuard};
@@ -35,6 +37,10 @@ pub(crate) struct LogFinish {
     pub started: Instant,
     /// The channel that answered, whose health a late failure counts against.
     pub channel: Option<i64>,
+    /// Usage reported by the upstream (or estimated), priced at the end.
+    pub usage: Option<Usage>,
+    /// Size of the request body, for estimating a cut stream's input.
+    pub request_bytes: u64,
 }
 
 impl LogFinish {
@@ -47,7 +53,33 @@ impl LogFinish {
         .unwrap_or(u64::MAX)
     }
 
+    /// Records usage and its cost on the row.
+    fn price(&mut self) {
+        let Some(u) = self.usage else { return };
+        self.row.usage = Some(UsageRow {
+            input: u.input,
+            output: u.output,
+            cache_read: u.cache_read,
+            cache_write: u.cache_write_5m + u.cache_write_1h,
+            reasoning: u.reasoning,
+            estimated: u.estimated,
+        });
+        let model = self
+            .row
+            .model_sent
+            .clone()
+            .unwrap_or_else(|| self.row.model_requested.clone());
+        let cost = relaygate_tokens::cost(&self.gw.prices, &model, &u, ServiceTier::Standard);
+        if cost.priced {
+            self.row.cost_micro_usd = Some(cost.micro_usd);
+        } else {
+            self.row.unpriced = true;
+            self.gw.warn_unpriced(&model);
+        }
+    }
+
     pub fn finish(mut self, status: u16, error: Option<String>) {
+        self.price();
         self.row.status = status;
         self.row.duration_ms = self.elapsed_ms();
         if error.is_some() {
@@ -79,6 +111,63 @@ pub(crate) struct SseAlign {
     terminal: bool,
     probe: StreamProbe,
     protocol: Protocol,
+    usage: StreamUsage,
+    convert: Option<Convert>,
+}
+
+/// Translation of an upstream stream into the client's protocol.
+pub(crate) struct Convert {
+    converter: Box<dyn StreamConverter>,
+    client: Protocol,
+    /// A Gemini client that asked without `alt=sse` gets one JSON array instead of SSE.
+    json_array: bool,
+    pending: Vec<SseEvent>,
+    emitted: u64,
+}
+
+impl std::fmt::Debug for Convert {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Convert")
+            .field("client", &self.client)
+            .field("emitted", &self.emitted)
+            .finish()
+    }
+}
+
+impl Convert {
+    pub fn new(converter: Box<dyn StreamConverter>, client: Protocol, json_array: bool) -> Self {
+        Convert {
+            converter,
+            client,
+            json_array,
+            pending: Vec::new(),
+            emitted: 0,
+        }
+    }
+
+    /// Encodes the converted events waiting in `pending`.
+    fn drain_into(&mut self, out: &mut BytesMut) {
+        for ev in self.pending.drain(..) {
+            if self.json_array {
+                out.extend_from_slice(if self.emitted == 0 { b"[" } else { b",\r\n" });
+                out.extend_from_slice(ev.data.as_bytes());
+            } else {
+                let mut buf = Vec::with_capacity(ev.data.len() + 32);
+                ev.encode_into(&mut buf);
+                out.extend_from_slice(&buf);
+            }
+            self.emitted += 1;
+        }
+    }
+
+    fn close(&mut self, out: &mut BytesMut) {
+        if self.json_array {
+            if self.emitted == 0 {
+                out.extend_from_slice(b"[");
+            }
+            out.extend_from_slice(b"]");
+        }
+    }
 }
 
 /// What feeding one frame found.
@@ -92,7 +181,7 @@ pub(crate) struct Aligned {
 }
 
 impl SseAlign {
-    pub fn new(protocol: Protocol, probe: StreamProbe) -> Self {
+    pub fn new(protocol: Protocol, probe: StreamProbe, convert: Option<Convert>) -> Self {
         SseAlign {
             decoder: SseDecoder::new(),
             events: Vec::new(),
@@ -101,7 +190,24 @@ impl SseAlign {
             terminal: false,
             probe,
             protocol,
+            usage: StreamUsage::new(protocol),
+            convert,
         }
+    }
+
+    /// Usage seen so far, and answer bytes seen (for estimating a cut stream).
+    pub fn usage(&self) -> (Option<Usage>, u64) {
+        (self.usage.usage(), self.usage.output_text_bytes())
+    }
+
+    /// Whether the client receives SSE (rather than a JSON array).
+    fn client_sse(&self) -> bool {
+        self.convert.as_ref().is_none_or(|c| !c.json_array)
+    }
+
+    /// Events already sent to the client (for the next Responses sequence number).
+    fn client_events(&self) -> u64 {
+        self.convert.as_ref().map_or(self.seen, |c| c.emitted)
     }
 
     /// Bytes held after the last whole event.
@@ -126,13 +232,28 @@ impl SseAlign {
             if is_terminal(self.protocol, &ev) {
                 self.terminal = true;
             }
+            self.usage.push(&ev);
             if let ProbeState::Failed(v) = self.probe.event(&ev, now_ms)
                 && failed.is_none()
             {
                 failed = Some(v);
             }
+            if let Some(c) = self.convert.as_mut() {
+                c.converter
+                    .push(&ev, &mut c.pending)
+                    .map_err(|e| e.to_string())?;
+            }
         }
         let content = !was_content && self.probe.saw_content();
+        if let Some(c) = self.convert.as_mut() {
+            let mut out = BytesMut::new();
+            c.drain_into(&mut out);
+            return Ok(Aligned {
+                out: out.freeze(),
+                content,
+                failed,
+            });
+        }
         let out = match fed.last_boundary {
             None => {
                 self.held.extend_from_slice(&data);
@@ -164,9 +285,25 @@ impl SseAlign {
         self.decoder.finish(&mut self.events);
         for ev in self.events.drain(..) {
             self.seen += 1;
+            self.usage.push(&ev);
             if let ProbeState::Failed(v) = self.probe.event(&ev, now_ms) {
                 failed.get_or_insert(v);
             }
+            if let Some(c) = self.convert.as_mut()
+                && let Err(e) = c.converter.push(&ev, &mut c.pending)
+            {
+                tracing::warn!(error = %e, "stream translation failed on the last event");
+            }
+        }
+        if let Some(c) = self.convert.as_mut() {
+            // The converter completes the client's event sequence if the upstream did not.
+            if let Err(e) = c.converter.finish(&mut c.pending) {
+                tracing::warn!(error = %e, "stream translation could not finish");
+            }
+            let mut out = BytesMut::new();
+            c.drain_into(&mut out);
+            c.close(&mut out);
+            return (out.freeze(), failed);
         }
         (self.held.split().freeze(), failed)
     }
@@ -248,10 +385,28 @@ impl RelayStream {
             .is_none_or(hyper::body::Body::is_end_stream);
         if ended && self.sse.as_ref().is_none_or(|s| s.pending() == 0) {
             self.done = true;
-            if let Some(log) = self.log.take() {
+            if let Some(log) = self.take_log(false) {
                 log.finish(self.status, None);
             }
         }
+    }
+
+    /// Takes the log row out, with the usage seen (estimated when the stream was cut).
+    fn take_log(&mut self, cut: bool) -> Option<LogFinish> {
+        let mut log = self.log.take()?;
+        if let Some(sse) = &self.sse {
+            let (usage, text_bytes) = sse.usage();
+            log.usage = match (usage, cut) {
+                (Some(u), false) => Some(u),
+                (partial, true) => Some(estimate_cut(
+                    partial,
+                    estimate_tokens_from_bytes(log.request_bytes),
+                    text_bytes,
+                )),
+                (None, false) => None,
+            };
+        }
+        Some(log)
     }
 
     fn mark_first(&mut self) {
@@ -270,18 +425,18 @@ impl RelayStream {
         message: String,
     ) -> Poll<Option<Result<Frame<Bytes>, std::io::Error>>> {
         self.done = true;
-        if let Some(log) = self.log.take() {
+        if let Some(log) = self.take_log(true) {
             log.finish(self.status, Some(message.clone()));
         }
         match self.sse.as_mut() {
-            Some(sse) if !sse.terminal => {
+            Some(sse) if !sse.terminal && sse.client_sse() => {
                 // Drop any half event: the client only ever sees whole events.
                 sse.held.clear();
-                let bytes = stream_error_event(self.protocol, kind, &message, sse.seen);
+                let bytes = stream_error_event(self.protocol, kind, &message, sse.client_events());
                 Poll::Ready(Some(Ok(Frame::data(Bytes::from(bytes)))))
             }
-            Some(_) => Poll::Ready(None),
-            None => Poll::Ready(Some(Err(std::io::Error::other(message)))),
+            Some(sse) if sse.client_sse() => Poll::Ready(None),
+            _ => Poll::Ready(Some(Err(std::io::Error::other(message)))),
         }
     }
 
@@ -303,7 +458,7 @@ impl RelayStream {
         loop {
             let Some(upstream) = self.upstream.as_mut() else {
                 self.done = true;
-                if let Some(log) = self.log.take() {
+                if let Some(log) = self.take_log(false) {
                     log.finish(self.status, None);
                 }
                 return Poll::Ready(None);
@@ -339,7 +494,7 @@ impl RelayStream {
                             v.reason
                         ));
                     }
-                    if let Some(log) = self.log.take() {
+                    if let Some(log) = self.take_log(false) {
                         log.finish(self.status, None);
                     }
                     if tail.is_empty() {
@@ -365,7 +520,7 @@ impl RelayStream {
 
 impl Drop for RelayStream {
     fn drop(&mut self) {
-        if let Some(log) = self.log.take() {
+        if let Some(log) = self.take_log(true) {
             // The client went away before the upstream finished.
             log.finish(
                 499,

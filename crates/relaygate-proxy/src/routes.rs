@@ -8,7 +8,7 @@ use relaygate_protocol::Protocol;
 pub enum Operation {
     /// The protocol's main call (messages, chat completion, response, generateContent).
     Generate,
-    /// A token count, forwarded to a channel of the same protocol.
+    /// A token count, answered locally.
     CountTokens,
     /// The model list, answered locally.
     ListModels,
@@ -78,6 +78,10 @@ pub fn route(method: &Method, path: &str) -> Option<Route> {
         }
         "/v1/chat/completions" => Some(Route::new(Protocol::OpenAiChat, Operation::Generate)),
         "/v1/responses" => Some(Route::new(Protocol::OpenAiResponses, Operation::Generate)),
+        "/v1/responses/input_tokens" => Some(Route::new(
+            Protocol::OpenAiResponses,
+            Operation::CountTokens,
+        )),
         _ => gemini(path),
     }
 }

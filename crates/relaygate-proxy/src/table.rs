@@ -90,7 +90,7 @@ impl TokenEntry {
 #[derive(Debug, Default)]
 pub struct RoutingTable {
     channels: Vec<Arc<ChannelEntry>>,
-    by_model: HashMap<(Protocol, String), Vec<usize>>,
+    by_model: HashMap<String, Vec<usize>>,
     tokens: HashMap<String, TokenEntry>,
 }
 
@@ -116,11 +116,7 @@ impl RoutingTable {
             let mut models = HashMap::new();
             for m in &c.models {
                 models.insert(m.name.clone(), m.upstream_name().to_owned());
-                table
-                    .by_model
-                    .entry((c.protocol, m.name.clone()))
-                    .or_default()
-                    .push(idx);
+                table.by_model.entry(m.name.clone()).or_default().push(idx);
             }
             table.channels.push(Arc::new(ChannelEntry {
                 id: c.id,
@@ -160,24 +156,20 @@ impl RoutingTable {
         table
     }
 
-    /// Enabled channels of `protocol` that serve `model`.
-    pub fn candidates(&self, protocol: Protocol, model: &str) -> Vec<Arc<ChannelEntry>> {
+    /// Enabled channels that serve `model`, whatever protocol they speak (the proxy
+    /// translates when it differs from the client's).
+    pub fn candidates(&self, model: &str) -> Vec<Arc<ChannelEntry>> {
         self.by_model
-            .get(&(protocol, model.to_owned()))
+            .get(model)
             .map(|ids| ids.iter().map(|&i| Arc::clone(&self.channels[i])).collect())
             .unwrap_or_default()
     }
 
-    /// Channels of `protocol` whose model names contain `model` (case-insensitive), each with
-    /// the newest matching model name it lists.
-    pub fn fuzzy_candidates(
-        &self,
-        protocol: Protocol,
-        model: &str,
-    ) -> Vec<(Arc<ChannelEntry>, String)> {
+    /// Channels whose model names contain `model` (case-insensitive), each with the newest
+    /// matching model name it lists.
+    pub fn fuzzy_candidates(&self, model: &str) -> Vec<(Arc<ChannelEntry>, String)> {
         self.channels
             .iter()
-            .filter(|c| c.protocol == protocol)
             .filter_map(|c| {
                 let names: Vec<&str> = c.models.keys().map(String::as_str).collect();
                 fuzzy_pick(&names, model).map(|m| (Arc::clone(c), m.to_owned()))
@@ -200,14 +192,9 @@ impl RoutingTable {
         self.channels.len()
     }
 
-    /// Sorted model names served over `protocol` (all protocols when `None`).
-    pub fn models(&self, protocol: Option<Protocol>) -> Vec<String> {
-        let set: BTreeSet<&str> = self
-            .by_model
-            .keys()
-            .filter(|(p, _)| protocol.is_none_or(|want| *p == want))
-            .map(|(_, m)| m.as_str())
-            .collect();
+    /// Sorted model names of all enabled channels (every client can reach every channel).
+    pub fn models(&self) -> Vec<String> {
+        let set: BTreeSet<&str> = self.by_model.keys().map(String::as_str).collect();
         set.into_iter().map(str::to_owned).collect()
     }
 }

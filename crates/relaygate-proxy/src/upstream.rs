@@ -84,7 +84,12 @@ fn is_hop_by_hop(name: &HeaderName) -> bool {
 /// Headers for the upstream request: the client's headers minus hop-by-hop ones, its
 /// credentials, `host`, `content-length` and `accept-encoding` (bodies are relayed and
 /// inspected as plain bytes), plus the channel's own credential.
-pub fn upstream_headers(client: &HeaderMap, protocol: Protocol, secret: &str) -> HeaderMap {
+pub fn upstream_headers(
+    client: &HeaderMap,
+    protocol: Protocol,
+    secret: &str,
+    translated: bool,
+) -> HeaderMap {
     let listed: Vec<String> = client
         .get_all(header::CONNECTION)
         .iter()
@@ -96,6 +101,8 @@ pub fn upstream_headers(client: &HeaderMap, protocol: Protocol, secret: &str) ->
     for (name, value) in client {
         if is_hop_by_hop(name)
             || listed.iter().any(|l| l == name.as_str())
+            // Another vendor's protocol headers mean nothing (or something wrong) upstream.
+            || (translated && (name.as_str().starts_with("anthropic-") || name.as_str().starts_with("x-goog-")))
             || matches!(
                 name.as_str(),
                 "host"
@@ -214,7 +221,7 @@ mod tests {
         h.insert("anthropic-beta", "a,b".parse().unwrap());
         h.insert("host", "gw".parse().unwrap());
         for p in Protocol::ALL {
-            let out = upstream_headers(&h, p, "sk-channel");
+            let out = upstream_headers(&h, p, "sk-channel", false);
             let all: Vec<String> = out
                 .iter()
                 .map(|(_, v)| v.to_str().unwrap().to_owned())
@@ -231,15 +238,15 @@ mod tests {
             );
             assert_eq!(out["anthropic-beta"], "a,b");
         }
-        let a = upstream_headers(&h, Protocol::Anthropic, "sk-channel");
+        let a = upstream_headers(&h, Protocol::Anthropic, "sk-channel", false);
         assert_eq!(a["x-api-key"], "sk-channel");
         assert_eq!(a["anthropic-version"], "2023-06-01");
         assert_eq!(
-            upstream_headers(&h, Protocol::OpenAiChat, "k")["authorization"],
+            upstream_headers(&h, Protocol::OpenAiChat, "k", false)["authorization"],
             "Bearer k"
         );
         assert_eq!(
-            upstream_headers(&h, Protocol::Gemini, "k")["x-goog-api-key"],
+            upstream_headers(&h, Protocol::Gemini, "k", false)["x-goog-api-key"],
             "k"
         );
     }

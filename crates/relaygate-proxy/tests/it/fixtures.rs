@@ -19,10 +19,16 @@ async fn recorded_streams_pass_through_byte_for_byte() {
     let mock = MockUpstream::start().await.unwrap();
     let url = mock.url();
     let env = Env::start(vec![
-        channel("a", Protocol::Anthropic, &url, &["k"], &["m"]),
-        channel("o", Protocol::OpenAiChat, &url, &["k"], &["m"]),
-        channel("r", Protocol::OpenAiResponses, &url, &["k"], &["m"]),
-        channel("g", Protocol::Gemini, &url, &["k"], &["m"]),
+        channel("a", Protocol::Anthropic, &url, &["k"], &["m-anthropic"]),
+        channel("o", Protocol::OpenAiChat, &url, &["k"], &["m-openai"]),
+        channel(
+            "r",
+            Protocol::OpenAiResponses,
+            &url,
+            &["k"],
+            &["m-responses"],
+        ),
+        channel("g", Protocol::Gemini, &url, &["k"], &["m-gemini"]),
     ])
     .await;
     let mut passed = 0;
@@ -41,7 +47,8 @@ async fn recorded_streams_pass_through_byte_for_byte() {
                 .map(|e| bytes::Bytes::from(e.clone()))
                 .collect(),
         });
-        let (path, body) = request_for(protocol, "m", true);
+        let model = format!("m-{}", protocol.as_str());
+        let (path, body) = request_for(protocol, &model, true);
         let r = env.post(protocol, &path, &body).await;
         if s.name.contains("error") {
             // A recorded failure (an error event before any content) is a soft error: it is

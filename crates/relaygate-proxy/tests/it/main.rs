@@ -7,3 +7,4 @@ mod fixtures;
 mod passthrough;
 mod routing;
 mod support;
+mod translate;

@@ -245,12 +245,18 @@ async fn model_lists_take_the_clients_shape() {
         .await;
     let v = o.json();
     assert_eq!(v["object"], "list");
-    assert_eq!(v["data"].as_array().unwrap().len(), 1);
-    assert_eq!(v["data"][0]["id"], "gpt-x");
+    // Every client reaches every channel through translation, so every model is listed.
+    let ids: Vec<&str> = v["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["claude-a", "claude-b", "gemini-x", "gpt-x"]);
     let g = env
         .request("GET", "/v1beta/models", &[("x-goog-api-key", TOKEN)], "")
         .await;
-    assert_eq!(g.json()["models"][0]["name"], "models/gemini-x");
+    assert_eq!(g.json()["models"][2]["name"], "models/gemini-x");
     let none = env.request("GET", "/v1/models", &[], "").await;
     assert_eq!(none.status, 401);
     assert!(

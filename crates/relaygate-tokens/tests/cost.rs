@@ -1,0 +1,284 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+//! Pricing: cache tokens, context tiers, service tiers, lookups, unknown models.
+
+use relaygate_tokens::{Cost, PriceTable, Protocol, ServiceTier, Usage, cost, usage_from_json};
+
+fn usage(input: u64, output: u64) -> Usage {
+    Usage {
+        input,
+        output,
+        ..Usage::default()
+    }
+}
+
+fn micro(table: &PriceTable, model: &str, u: Usage, tier: ServiceTier) -> i64 {
+    let c = cost(table, model, &u, tier);
+    assert!(c.priced, "{model} is priced");
+    c.micro_usd
+}
+
+#[test]
+fn builtin_table_parses_and_covers_the_families() {
+    let t = PriceTable::builtin();
+    assert!(t.len() >= 35, "{}", t.len());
+    for m in [
+        "claude-opus-4-5",
+        "claude-sonnet-4-5-20250929",
+        "claude-haiku-4-5",
+        "claude-3-7-sonnet-20250219",
+        "claude-3-5-haiku-latest",
+        "claude-sonnet-4-6",
+        "gpt-5",
+        "gpt-5-mini-2025-08-07",
+        "gpt-5.1-codex-max",
+        "gpt-4.1-nano-2025-04-14",
+        "gpt-4o-2024-08-06",
+        "gpt-4o-mini",
+        "o3",
+        "o4-mini",
+        "gemini-2.5-pro",
+        "gemini-2.5-flash",
+        "gemini-2.0-flash",
+        "gemini-3-pro-preview",
+        "models/gemini-2.5-flash",
+        "anthropic/claude-sonnet-4-5",
+    ] {
+        assert!(t.lookup(m).is_some(), "{m}");
+    }
+}
+
+#[test]
+fn plain_costs() {
+    let t = PriceTable::builtin();
+    // claude-sonnet-4-5: $3 in, $15 out per million → 100k in + 100k out = $1.80.
+    assert_eq!(
+        micro(
+            &t,
+            "claude-sonnet-4-5",
+            usage(100_000, 100_000),
+            ServiceTier::Standard
+        ),
+        1_800_000
+    );
+    // 12 in + 29 out (the recorded anthropic-text.json): 36 + 435 micro-dollars.
+    assert_eq!(
+        micro(
+            &t,
+            "claude-sonnet-4-5-20250929",
+            usage(12, 29),
+            ServiceTier::Standard
+        ),
+        471
+    );
+    // gpt-4.1-nano $0.10/$0.40: 16 in, 363 out = 1.6 + 145.2 = 146.8 → 147 (half up, once).
+    assert_eq!(
+        micro(
+            &t,
+            "gpt-4.1-nano-2025-04-14",
+            usage(16, 363),
+            ServiceTier::Standard
+        ),
+        147
+    );
+}
+
+#[test]
+fn cache_tokens_are_priced_apart() {
+    let t = PriceTable::builtin();
+    // Anthropic cache write (recorded 5942 fixture): 3 in, 18639 written for 5m, 1 out.
+    let u = Usage {
+        input: 3,
+        cache_write_5m: 18_639,
+        output: 1,
+        ..Usage::default()
+    };
+    // 3×3 + 18639×3.75 + 1×15 = 9 + 69896.25 + 15 = 69920.25 → 69920.
+    assert_eq!(
+        micro(&t, "claude-sonnet-4-6", u, ServiceTier::Standard),
+        69_920
+    );
+    let u = Usage {
+        input: 3,
+        cache_read: 18_639,
+        output: 1,
+        ..Usage::default()
+    };
+    // 9 + 18639×0.3 + 15 = 5615.7 → 5616.
+    assert_eq!(
+        micro(&t, "claude-sonnet-4-6", u, ServiceTier::Standard),
+        5_616
+    );
+    let u = Usage {
+        cache_write_1h: 1_000_000,
+        ..Usage::default()
+    };
+    assert_eq!(
+        micro(&t, "claude-opus-4-5", u, ServiceTier::Standard),
+        10_000_000
+    );
+    // OpenAI cached input from a recorded body: 138 uncached + 9984 cached at gpt-4o-mini.
+    let body = br#"{"usage":{"prompt_tokens":10122,"completion_tokens":1,"prompt_tokens_details":{"cached_tokens":9984}}}"#;
+    let u = usage_from_json(Protocol::OpenAiChat, body).unwrap();
+    assert_eq!((u.input, u.cache_read), (138, 9984));
+    // 138×0.15 + 9984×0.075 + 1×0.6 = 20.7 + 748.8 + 0.6 = 770.1 → 770.
+    assert_eq!(micro(&t, "gpt-4o-mini", u, ServiceTier::Standard), 770);
+}
+
+#[test]
+fn long_context_tiers() {
+    let t = PriceTable::builtin();
+    let at = |input, cache_read| Usage {
+        input,
+        cache_read,
+        output: 1_000,
+        ..Usage::default()
+    };
+    // gemini-2.5-pro: ≤200k prompt → 1.25 / 10; above → 2.5 / 15.
+    assert_eq!(
+        micro(&t, "gemini-2.5-pro", at(200_000, 0), ServiceTier::Standard),
+        250_000 + 10_000
+    );
+    assert_eq!(
+        micro(&t, "gemini-2.5-pro", at(200_001, 0), ServiceTier::Standard),
+        500_003 + 15_000
+    );
+    // Cache reads count toward the threshold and use the tier's cache price.
+    assert_eq!(
+        micro(
+            &t,
+            "gemini-2.5-pro",
+            at(100_000, 150_000),
+            ServiceTier::Standard
+        ),
+        250_000 + 37_500 + 15_000
+    );
+    // claude-sonnet-4-5 over 200k: 6 / 22.5.
+    assert_eq!(
+        micro(
+            &t,
+            "claude-sonnet-4-5",
+            at(300_000, 0),
+            ServiceTier::Standard
+        ),
+        1_800_000 + 22_500
+    );
+}
+
+#[test]
+fn reasoning_and_service_tiers() {
+    let t = PriceTable::builtin();
+    let u = Usage {
+        input: 1_000_000,
+        output: 1_000_000,
+        reasoning: 400_000,
+        ..Usage::default()
+    };
+    // No reasoning price: reasoning is output (gpt-5: 1.25 + 10).
+    assert_eq!(micro(&t, "gpt-5", u, ServiceTier::Standard), 11_250_000);
+    assert_eq!(micro(&t, "gpt-5", u, ServiceTier::Priority), 22_500_000);
+    assert_eq!(micro(&t, "gpt-5", u, ServiceTier::Flex), 5_625_000);
+    assert_eq!(micro(&t, "gpt-5", u, ServiceTier::Batch), 5_625_000);
+    assert_eq!(ServiceTier::from_wire("priority"), ServiceTier::Priority);
+    assert_eq!(ServiceTier::from_wire("default"), ServiceTier::Standard);
+    let custom = PriceTable::from_toml(
+        r#"
+        [service_tiers]
+        priority = 1.75
+        [models.m]
+        input = 1
+        output = 10
+        reasoning = 20
+        [models.m.service_tiers]
+        batch = 0.4
+        "#,
+    )
+    .unwrap();
+    // 1 + 0.6×10 + 0.4×20 = 15 dollars.
+    assert_eq!(micro(&custom, "m", u, ServiceTier::Standard), 15_000_000);
+    assert_eq!(micro(&custom, "m", u, ServiceTier::Batch), 6_000_000);
+    assert_eq!(micro(&custom, "m", u, ServiceTier::Priority), 26_250_000);
+    assert_eq!(
+        micro(&custom, "m", u, ServiceTier::Flex),
+        7_500_000,
+        "built-in default 0.5"
+    );
+}
+
+#[test]
+fn unknown_model_is_unpriced_not_free() {
+    let t = PriceTable::builtin();
+    assert_eq!(
+        cost(
+            &t,
+            "deepseek-reasoner",
+            &usage(100, 100),
+            ServiceTier::Standard
+        ),
+        Cost {
+            micro_usd: 0,
+            priced: false
+        }
+    );
+    assert!(cost(&t, "gpt-4o", &usage(0, 0), ServiceTier::Standard).priced);
+}
+
+#[test]
+fn merge_and_aliases() {
+    let mut t = PriceTable::builtin();
+    let overrides = PriceTable::from_toml(
+        r#"
+        [models."gpt-4o"]
+        input = "2.0"
+        output = 8
+        [models."my-model"]
+        input = 0.5
+        output = 1
+        aliases = ["mine"]
+        "#,
+    )
+    .unwrap();
+    t.merge(overrides);
+    assert_eq!(
+        micro(
+            &t,
+            "gpt-4o-2024-11-20",
+            usage(1_000_000, 0),
+            ServiceTier::Standard
+        ),
+        2_000_000
+    );
+    assert_eq!(
+        micro(
+            &t,
+            "mine-20250101",
+            usage(1_000_000, 0),
+            ServiceTier::Standard
+        ),
+        500_000
+    );
+    // Defaults: a missing cache price is the input price (never silently cheaper).
+    let p = t.lookup("my-model").unwrap();
+    assert_eq!(
+        (
+            p.base.cache_read,
+            p.base.cache_write_5m,
+            p.base.cache_write_1h
+        ),
+        (500_000, 500_000, 500_000)
+    );
+    // Aliases in the file: chatgpt-4o-latest → gpt-4o.
+    assert!(t.lookup("chatgpt-4o-latest").is_some());
+}
+
+#[test]
+fn bad_tables_are_errors() {
+    assert!(
+        PriceTable::from_toml("[models.x]\ninput = 1").is_err(),
+        "output required"
+    );
+    assert!(PriceTable::from_toml("[models.x]\ninput = -1\noutput = 1").is_err());
+    assert!(PriceTable::from_toml("[models.x]\ninput = 1\noutput = 1\ncolour = 1").is_err());
+    assert!(PriceTable::from_toml("[models.x]\ninput = 1\noutput = \"1.0000001\"").is_err());
+    assert!(PriceTable::from_toml("not toml [").is_err());
+    assert!(PriceTable::from_toml("[service_tiers]\nturbo = 2").is_err());
+}

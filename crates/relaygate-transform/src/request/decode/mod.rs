@@ -1,0 +1,6 @@
+//! Client request decoders.
+
+pub(crate) mod anthropic;
+pub(crate) mod chat;
+pub(crate) mod gemini;
+pub(crate) mod responses;

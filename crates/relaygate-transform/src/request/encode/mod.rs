@@ -1,0 +1,6 @@
+//! Upstream request encoders.
+
+pub(crate) mod anthropic;
+pub(crate) mod chat;
+pub(crate) mod gemini;
+pub(crate) mod responses;
