@@ -118,15 +118,19 @@ async fn spool_is_replayed_in_the_background() {
     // No flush: the writer replays on its own shortly after start.
     let up = h.open();
     let mut found = false;
+    // The file is deleted just after the rows commit: wait for both.
     for _ in 0..100 {
-        if all_logs(&*up).await.len() == 1 {
+        if all_logs(&*up).await.len() == 1 && spool_files(&h.spool).is_empty() {
             found = true;
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
-    assert!(found, "spooled row not replayed by the background task");
-    assert!(spool_files(&h.spool).is_empty());
+    assert!(
+        found,
+        "spooled row not replayed (and its file removed) by the background task"
+    );
+    assert_eq!(all_logs(&*up).await.len(), 1, "replayed exactly once");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
