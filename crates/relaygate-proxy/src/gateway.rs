@@ -63,6 +63,43 @@ impl Target {
     }
 }
 
+/// The installed side handler, if any.
+#[derive(Default)]
+pub(crate) struct SideCell(std::sync::OnceLock<crate::SideHandler>);
+
+impl SideCell {
+    pub fn get(&self) -> Option<&crate::SideHandler> {
+        self.0.get()
+    }
+}
+
+impl std::fmt::Debug for SideCell {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.get().is_some() {
+            "SideCell(set)"
+        } else {
+            "SideCell(empty)"
+        })
+    }
+}
+
+/// A cooldown as the admin API shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CooldownView {
+    /// Stored form (`channel:3`, `key:3:1`, `url:3:0`, `model:3:name`).
+    pub target: String,
+    /// `channel`, `key`, `url` or `model`.
+    pub scope: &'static str,
+    /// The channel it belongs to.
+    pub channel_id: i64,
+    /// Until when, unix ms.
+    pub until_ms: u64,
+    /// How long from now.
+    pub remaining_ms: u64,
+    /// Failures in a row.
+    pub failures: u32,
+}
+
 /// Routing state that changes with every request; guarded by one short-lived lock that is
 /// never held across an await.
 #[derive(Debug, Default)]
@@ -141,6 +178,8 @@ pub(crate) struct Inner {
     pub client: UpstreamClient,
     pub clock: Clock,
     pub prices: relaygate_tokens::PriceTable,
+    pub observer: crate::observe::Observer,
+    pub side: SideCell,
     unpriced_warned: Mutex<std::collections::HashSet<String>>,
     instance: u64,
     seq: AtomicU64,
@@ -242,6 +281,8 @@ impl Gateway {
                 client,
                 clock: Clock::new(),
                 prices,
+                observer: crate::observe::Observer::default(),
+                side: SideCell::default(),
                 unpriced_warned: Mutex::new(std::collections::HashSet::new()),
                 instance: u64::from_le_bytes(nonce),
                 seq: AtomicU64::new(0),
@@ -294,6 +335,58 @@ impl Gateway {
             tracing::info!(cooldowns = n, "restored cooldowns from the store");
         }
         Ok(())
+    }
+
+    /// Installs the handler for every request that is not an API call of one of the four
+    /// protocols (the admin API, the dashboard, `/metrics`, health checks). Only the first call
+    /// takes effect.
+    pub fn set_side_handler(&self, handler: crate::SideHandler) {
+        let _ = self.inner.side.0.set(handler);
+    }
+
+    /// Requests in flight right now, oldest first.
+    pub fn active_requests(&self) -> Vec<crate::observe::ActiveRequest> {
+        self.inner.observer.active()
+    }
+
+    /// The counters since start (for `/metrics`).
+    pub fn observer(&self) -> &crate::observe::Observer {
+        &self.inner.observer
+    }
+
+    /// Everything cooling right now.
+    pub fn cooldowns(&self) -> Vec<CooldownView> {
+        let now = self.inner.clock.now_ms();
+        let mut out: Vec<CooldownView> = self.inner.with_health(|h| {
+            h.cooldowns
+                .cooling(now)
+                .map(|(t, s)| CooldownView {
+                    target: t.encode(),
+                    scope: t.scope(),
+                    channel_id: match t {
+                        Target::Channel(c)
+                        | Target::Key(c, _)
+                        | Target::Url(c, _)
+                        | Target::Model(c, _) => *c,
+                    },
+                    until_ms: s.until_ms,
+                    remaining_ms: s.until_ms.saturating_sub(now),
+                    failures: s.failures,
+                })
+                .collect()
+        });
+        out.sort_by(|a, b| a.target.cmp(&b.target));
+        out
+    }
+
+    /// Ends a cooldown now (from the admin API). Returns whether it existed.
+    pub fn clear_cooldown(&self, target: &str) -> bool {
+        let Some(t) = Target::decode(target) else {
+            return false;
+        };
+        let existed = self.inner.with_health(|h| h.cooldowns.succeed(&t));
+        self.inner.store.clear_cooldown(target.to_owned());
+        existed
     }
 
     /// The current routing table.

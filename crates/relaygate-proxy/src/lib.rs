@@ -23,6 +23,7 @@ mod clock;
 mod config;
 mod error;
 mod gateway;
+pub mod observe;
 mod pipeline;
 mod relay;
 pub mod routes;
@@ -33,6 +34,18 @@ mod upstream;
 pub use clock::Clock;
 pub use config::{CooldownConfig, ProxyConfig, RoutingConfig, Timeouts};
 pub use error::Error;
-pub use gateway::Gateway;
+pub use gateway::{CooldownView, Gateway};
+pub use relay::{RelayStream, ResponseBody, SideBody};
 pub use server::{Server, serve};
 pub use table::RoutingTable;
+
+/// Serves what the proxy itself does not: any path outside the four protocols' APIs, and
+/// `GET /`. Installed with [`Gateway::set_side_handler`].
+pub type SideHandler = std::sync::Arc<
+    dyn Fn(
+            http::Request<hyper::body::Incoming>,
+        )
+            -> std::pin::Pin<Box<dyn std::future::Future<Output = http::Response<SideBody>> + Send>>
+        + Send
+        + Sync,
+>;

@@ -100,7 +100,17 @@ pub(crate) fn detect_policy(gw: &Inner) -> Policy {
 /// Entry point for every request the server accepts.
 pub(crate) async fn handle(gw: Arc<Inner>, req: Request<Incoming>) -> Resp {
     let path = req.uri().path().to_owned();
-    let Some(route) = routes::route(req.method(), &path) else {
+    let route = routes::route(req.method(), &path);
+    let side_path = match &route {
+        None => true,
+        Some(r) => r.op == Operation::Probe && req.method() == Method::GET,
+    };
+    if side_path && let Some(side) = gw.side.get() {
+        let resp = side(req).await;
+        let (parts, body) = resp.into_parts();
+        return Response::from_parts(parts, ResponseBody::Side(body));
+    }
+    let Some(route) = route else {
         let protocol = guess_protocol(&path, req.headers());
         tracing::debug!(method = %req.method(), %path, "no such route");
         return error_response(
@@ -311,6 +321,7 @@ async fn proxy(gw: Arc<Inner>, req: Request<Incoming>, route: Route, path: Strin
         channel: None,
         usage: None,
         request_bytes: 0,
+        active: None,
     };
     let mut ctx = Ctx {
         gw: Arc::clone(&gw),
@@ -331,6 +342,11 @@ async fn proxy(gw: Arc<Inner>, req: Request<Incoming>, route: Route, path: Strin
         Err(why) => return ctx.fail(ErrorKind::Authentication, why),
     };
     ctx.log.row.token_id = Some(token.id);
+    ctx.log.active = Some(gw.observer.start(
+        &ctx.log.row.request_id,
+        u64::try_from(ctx.log.row.started_at_ms).unwrap_or(0),
+        protocol.as_str(),
+    ));
     if token.max_concurrency > 0 {
         let admitted = gw.with_health(|h| {
             let n = h.token_inflight.entry(token.id).or_default();
@@ -404,6 +420,13 @@ async fn proxy(gw: Arc<Inner>, req: Request<Incoming>, route: Route, path: Strin
     ctx.log.row.model_requested = ctx.model.clone();
     ctx.log.row.stream = ctx.stream;
     ctx.log.request_bytes = ctx.body.len() as u64;
+    if let Some(a) = &ctx.log.active {
+        if let Ok(mut m) = a.model.lock() {
+            m.clone_from(&ctx.model);
+        }
+        a.stream
+            .store(ctx.stream, std::sync::atomic::Ordering::Relaxed);
+    }
 
     if !token.allows_model(&ctx.model) {
         let msg = format!("model {:?} is not allowed for this token", ctx.model);
@@ -1095,6 +1118,11 @@ async fn failover(mut ctx: Ctx, candidates: Vec<(Arc<ChannelEntry>, String)>) ->
                     entry.outcome = "ok".to_owned();
                     ctx.log.row.attempt_log.push(entry);
                     ctx.log.channel = Some(p.channel.id);
+                    if let Some(a) = &ctx.log.active
+                        && let Ok(mut c) = a.channel.lock()
+                    {
+                        *c = Some(p.channel.name.clone());
+                    }
                     let mut slots =
                         std::mem::replace(&mut ctx.slots, SlotGuard::new(Arc::clone(&gw)));
                     slots.absorb(channel_slot);

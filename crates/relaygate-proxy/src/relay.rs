@@ -41,6 +41,8 @@ pub(crate) struct LogFinish {
     pub usage: Option<Usage>,
     /// Size of the request body, for estimating a cut stream's input.
     pub request_bytes: u64,
+    /// The in-flight entry the admin API shows.
+    pub active: Option<Arc<crate::observe::ActiveEntry>>,
 }
 
 impl LogFinish {
@@ -96,6 +98,7 @@ impl LogFinish {
             let now = self.gw.clock.now_ms();
             self.gw.with_health(|h| h.scores.record(ch, now, false));
         }
+        self.gw.observer.finish(&self.row);
         self.gw.store.record(std::mem::take(&mut self.row));
     }
 }
@@ -310,7 +313,7 @@ impl SseAlign {
 }
 
 /// The upstream side of a relayed response.
-pub(crate) struct RelayStream {
+pub struct RelayStream {
     first: Option<Bytes>,
     upstream: Option<Incoming>,
     sse: Option<SseAlign>,
@@ -324,11 +327,21 @@ pub(crate) struct RelayStream {
     _slots: SlotGuard,
 }
 
+impl std::fmt::Debug for RelayStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RelayStream")
+            .field("protocol", &self.protocol)
+            .field("status", &self.status)
+            .field("done", &self.done)
+            .finish()
+    }
+}
+
 impl RelayStream {
     /// `first` holds whole events (or, without SSE, the body so far); `upstream` is `None`
     /// when the whole body was already read.
     #[allow(clippy::too_many_arguments)]
-    pub fn new(
+    pub(crate) fn new(
         first: Bytes,
         upstream: Option<Incoming>,
         sse: Option<SseAlign>,
@@ -413,8 +426,21 @@ impl RelayStream {
         if !self.first_sent {
             self.first_sent = true;
             if let Some(log) = self.log.as_mut() {
-                log.row.first_byte_ms = Some(log.elapsed_ms());
+                let ms = log.elapsed_ms();
+                log.row.first_byte_ms = Some(ms);
+                if let Some(a) = &log.active {
+                    a.first_byte_ms
+                        .store(ms.max(1), std::sync::atomic::Ordering::Relaxed);
+                }
             }
+        }
+    }
+
+    /// Counts bytes sent for the live view.
+    fn count(&self, n: usize) {
+        if let Some(a) = self.log.as_ref().and_then(|l| l.active.as_ref()) {
+            a.bytes
+                .fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
         }
     }
 
@@ -453,6 +479,7 @@ impl RelayStream {
         {
             self.mark_first();
             self.finish_if_complete();
+            self.count(first.len());
             return Poll::Ready(Some(Ok(Frame::data(first))));
         }
         loop {
@@ -474,6 +501,7 @@ impl RelayStream {
                         Ok(out) if !out.is_empty() => {
                             self.mark_first();
                             self.finish_if_complete();
+                            self.count(out.len());
                             return Poll::Ready(Some(Ok(Frame::data(out))));
                         }
                         Ok(_) => continue,
@@ -501,6 +529,7 @@ impl RelayStream {
                         return Poll::Ready(None);
                     }
                     self.mark_first();
+                    self.count(tail.len());
                     return Poll::Ready(Some(Ok(Frame::data(tail))));
                 }
                 Poll::Pending => {
@@ -530,12 +559,17 @@ impl Drop for RelayStream {
     }
 }
 
+/// The body type of responses from a [`crate::SideHandler`].
+pub type SideBody = http_body_util::combinators::UnsyncBoxBody<Bytes, std::io::Error>;
+
 /// What the gateway sends back to a client.
 pub enum ResponseBody {
     /// A body written by the gateway (errors, model lists).
     Full(Option<Bytes>),
     /// An upstream body relayed as it arrives.
     Relay(Box<RelayStream>),
+    /// A body from the side handler (admin API, dashboard, metrics).
+    Side(SideBody),
 }
 
 impl std::fmt::Debug for ResponseBody {
@@ -546,6 +580,7 @@ impl std::fmt::Debug for ResponseBody {
                 .field(&b.as_ref().map(Bytes::len))
                 .finish(),
             ResponseBody::Relay(_) => f.write_str("Relay"),
+            ResponseBody::Side(_) => f.write_str("Side"),
         }
     }
 }
@@ -573,6 +608,7 @@ impl Body for ResponseBody {
         match self.get_mut() {
             ResponseBody::Full(b) => Poll::Ready(b.take().map(|b| Ok(Frame::data(b)))),
             ResponseBody::Relay(r) => r.poll_next(cx),
+            ResponseBody::Side(b) => Pin::new(b).poll_frame(cx),
         }
     }
 
@@ -580,6 +616,7 @@ impl Body for ResponseBody {
         match self {
             ResponseBody::Full(b) => b.is_none(),
             ResponseBody::Relay(r) => r.done,
+            ResponseBody::Side(b) => b.is_end_stream(),
         }
     }
 
@@ -588,6 +625,7 @@ impl Body for ResponseBody {
             ResponseBody::Full(Some(b)) => SizeHint::with_exact(b.len() as u64),
             ResponseBody::Full(None) => SizeHint::with_exact(0),
             ResponseBody::Relay(_) => SizeHint::default(),
+            ResponseBody::Side(b) => b.size_hint(),
         }
     }
 }

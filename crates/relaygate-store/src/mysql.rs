@@ -579,7 +579,7 @@ impl Inner {
     }
 
     /// A migrated connection from the pool.
-    async fn conn(&self) -> Result<Conn> {
+    pub(crate) async fn conn(&self) -> Result<Conn> {
         self.ready().await?;
         timed("connecting to MySQL", async {
             Ok(self.pool.get_conn().await?)

@@ -135,7 +135,7 @@ impl SqliteStore {
     }
 
     /// Runs `f` on the writer thread and waits for its result.
-    fn write<T: Send + 'static>(
+    pub(crate) fn write<T: Send + 'static>(
         &self,
         f: impl FnOnce(&mut Connection) -> Result<T> + Send + 'static,
     ) -> BoxFuture<'_, Result<T>> {
@@ -153,7 +153,7 @@ impl SqliteStore {
     }
 
     /// Runs `f` on a read-only connection in a blocking task.
-    fn read<T: Send + 'static>(
+    pub(crate) fn read<T: Send + 'static>(
         &self,
         f: impl FnOnce(&Connection) -> Result<T> + Send + 'static,
     ) -> BoxFuture<'_, Result<T>> {

@@ -567,3 +567,57 @@ async fn availability_hours_and_fuzzy_models() {
         "fuzzy match picks the newest dated model"
     );
 }
+
+#[tokio::test]
+async fn live_view_shows_requests_in_flight_and_cooldowns_can_be_cleared() {
+    let mock = MockUpstream::start().await.unwrap();
+    mock.on_key("bad", Behavior::status(401, r#"{"error":{"message":"Incorrect API key provided","type":"invalid_request_error","code":"invalid_api_key"}}"#));
+    mock.on_key("good", Behavior::Slow(Duration::from_millis(150)));
+    let env = Env::start(vec![channel(
+        "live",
+        Protocol::OpenAiChat,
+        &mock.url(),
+        &["bad", "good"],
+        &["gpt-x"],
+    )])
+    .await;
+    let slow = {
+        let client = env.client.clone();
+        let url = format!("{}/v1/chat/completions", env.base);
+        let auth = format!("Bearer {TOKEN}");
+        tokio::spawn(async move {
+            send(
+                &client,
+                "POST",
+                &url,
+                &[("authorization", &auth)],
+                r#"{"model":"gpt-x","stream":true,"messages":[]}"#.to_owned(),
+            )
+            .await
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let active = env.gateway.active_requests();
+    assert_eq!(active.len(), 1, "{active:?}");
+    assert_eq!(active[0].model, "gpt-x");
+    assert_eq!(active[0].channel.as_deref(), Some("live"));
+    assert!(active[0].stream);
+    assert!(active[0].bytes > 0 && active[0].first_byte_ms.is_some());
+    let cooling = env.gateway.cooldowns();
+    assert_eq!(cooling.len(), 1);
+    assert_eq!(cooling[0].scope, "key");
+    assert!(cooling[0].remaining_ms > 60_000);
+    assert_eq!(slow.await.unwrap().status, 200);
+    assert!(env.gateway.active_requests().is_empty());
+    assert!(env.gateway.clear_cooldown(&cooling[0].target));
+    assert!(env.gateway.cooldowns().is_empty());
+    let series = env.gateway.observer().series();
+    assert_eq!(series[0].requests, 1);
+    assert!(
+        env.gateway
+            .observer()
+            .errors_by_kind()
+            .iter()
+            .any(|(k, n)| k == "auth_rejected" && *n == 1)
+    );
+}
