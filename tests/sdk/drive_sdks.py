@@ -11,10 +11,20 @@ Usage:
     python3 tests/sdk/drive_sdks.py --base-url http://127.0.0.1:28080 \
         --token rg-test-token-123 --mock-url http://127.0.0.1:29090
 
-The gateway must be configured with four channels pointing at relaygate-mock
-(anthropic "claude-mock", openai "gpt-mock", responses "codex-mock", gemini
-"gemini-mock") whose upstream keys are up-anthropic-1, up-openai-1,
-up-responses-1 and up-gemini-1, and with the client token given by --token.
+The gateway must be configured with channels pointing at relaygate-mock that
+serve the models "claude-mock", "gpt-mock", "codex-mock" and "gemini-mock", and
+with the client token given by --token. By default four channels are expected,
+one per protocol (anthropic "claude-mock", openai "gpt-mock", responses
+"codex-mock", gemini "gemini-mock") whose upstream keys are up-anthropic-1,
+up-openai-1, up-responses-1 and up-gemini-1. When the channels are laid out
+differently (for example one channel of a single protocol serving all four
+models, so every SDK goes through protocol translation), pass the upstream keys
+they use with --expect-keys KEY[,KEY...]: the final check then requires that
+the mock saw only those keys and that each of them was used.
+
+The usage check (OpenAI chat stream usage.total_tokens == 19) holds across
+translation too: the mock always reports 12 input and 7 output tokens in its own
+protocol, and the gateway must carry that total over.
 
 Prints one line per check ("ok   NAME" or "FAIL NAME: detail"), then a single
 summary line "N passed, M failed", and exits 1 if anything failed.
@@ -413,8 +423,18 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--base-url", required=True, help="gateway base URL")
     ap.add_argument("--token", required=True, help="gateway client token")
     ap.add_argument("--mock-url", required=True, help="relaygate-mock base URL")
+    ap.add_argument(
+        "--expect-keys",
+        default=",".join(sorted(CHANNEL_KEYS)),
+        metavar="KEY[,KEY...]",
+        help="upstream channel keys the mock may see; each must be used during the run "
+        "(default: the four per-protocol channel keys)",
+    )
     ap.add_argument("-v", "--verbose", action="store_true", help="print tracebacks")
     args = ap.parse_args(argv)
+    expected_keys = {k.strip() for k in args.expect_keys.split(",") if k.strip()}
+    if not expected_keys:
+        ap.error("--expect-keys needs at least one key")
 
     base = args.base_url.rstrip("/")
     token = args.token
@@ -472,7 +492,7 @@ def main(argv: list[str] | None = None) -> int:
         raw, reqs = fetch_mock_requests(args.mock_url)
         expect(token not in raw, f"gateway token found in mock log: {raw[:800]}")
         bad_entries = [
-            q for q in reqs if not isinstance(q, dict) or q.get("key") not in CHANNEL_KEYS
+            q for q in reqs if not isinstance(q, dict) or q.get("key") not in expected_keys
         ]
         expect(
             not bad_entries,
@@ -481,7 +501,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         new = reqs[len(before):]
         seen = {q.get("key") for q in new}
-        missing = CHANNEL_KEYS - seen
+        missing = expected_keys - seen
         expect(
             not missing,
             f"no upstream request during this run used {sorted(missing)}; "

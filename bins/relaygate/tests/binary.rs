@@ -239,23 +239,23 @@ fn sdks_available() -> bool {
         .is_ok_and(|s| s.success())
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn official_python_sdks_get_their_answers_through_the_gateway() {
-    if !sdks_available() {
-        if std::env::var("RELAYGATE_REQUIRE_SDKS").as_deref() == Ok("1") {
-            panic!(
-                "RELAYGATE_REQUIRE_SDKS=1 but the Python SDKs are missing: pip install -r tests/sdk/requirements.txt"
-            );
-        }
-        eprintln!("SKIP official_python_sdks: pip install -r tests/sdk/requirements.txt to run it");
-        return;
+/// Whether the SDK tests can run; panics when they must (`RELAYGATE_REQUIRE_SDKS=1`).
+fn sdks_or_skip(test: &str) -> bool {
+    if sdks_available() {
+        return true;
     }
-    let mock = MockUpstream::start().await.unwrap();
-    let dir = temp_dir("sdk");
-    let cfg = config(&dir, &mock.url());
-    let (mut child, url, _) = start(&["serve", "--config", cfg.to_str().unwrap()], &[]);
+    if std::env::var("RELAYGATE_REQUIRE_SDKS").as_deref() == Ok("1") {
+        panic!(
+            "RELAYGATE_REQUIRE_SDKS=1 but the Python SDKs are missing: pip install -r tests/sdk/requirements.txt"
+        );
+    }
+    eprintln!("SKIP {test}: pip install -r tests/sdk/requirements.txt to run it");
+    false
+}
+
+/// Runs `tests/sdk/drive_sdks.py` against the gateway at `url`; returns success and output.
+async fn drive_sdks(url: String, mock_url: String, extra: Vec<String>) -> (bool, String) {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/sdk/drive_sdks.py");
-    let mock_url = mock.url();
     let out = tokio::task::spawn_blocking(move || {
         Command::new("python3")
             .arg(script)
@@ -267,17 +267,110 @@ async fn official_python_sdks_get_their_answers_through_the_gateway() {
                 "--mock-url",
                 &mock_url,
             ])
+            .args(extra)
             .output()
             .unwrap()
     })
     .await
     .unwrap();
-    assert!(sigterm(&mut child).success());
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "SDK checks failed:\n{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
+    let text = format!("{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    (out.status.success() && stdout.contains(" 0 failed"), text)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn official_python_sdks_get_their_answers_through_the_gateway() {
+    if !sdks_or_skip("official_python_sdks") {
+        return;
+    }
+    let mock = MockUpstream::start().await.unwrap();
+    let dir = temp_dir("sdk");
+    let cfg = config(&dir, &mock.url());
+    let (mut child, url, _) = start(&["serve", "--config", cfg.to_str().unwrap()], &[]);
+    let (ok, text) = drive_sdks(url, mock.url(), Vec::new()).await;
+    assert!(sigterm(&mut child).success());
+    assert!(ok, "SDK checks failed:\n{text}");
+}
+
+/// One channel of `protocol` (config spelling) with key `up-cross-1` serving all four models.
+fn cross_config(dir: &Path, mock: &str, protocol: &str) -> PathBuf {
+    let base_url = if protocol == "openai" {
+        format!("{mock}/v1")
+    } else {
+        mock.to_owned()
+    };
+    let text = format!(
+        r#"
+listen = "127.0.0.1:0"
+storage = "sqlite://{db}"
+[[channels]]
+name = "cross-{protocol}"
+protocol = "{protocol}"
+base_url = "{base_url}"
+keys = ["up-cross-1"]
+models = ["claude-mock", "gpt-mock", "codex-mock", "gemini-mock"]
+[[tokens]]
+name = "test"
+token = "{TOKEN}"
+"#,
+        db = dir.join("relaygate.db").display()
     );
-    assert!(stdout.contains(" 0 failed"), "{stdout}");
+    let path = dir.join("relaygate.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// The config spelling of the protocol an upstream path belongs to.
+fn protocol_of_path(path: &str) -> &'static str {
+    if path.starts_with("/v1/messages") {
+        "anthropic"
+    } else if path.starts_with("/v1/chat/completions") {
+        "openai"
+    } else if path.starts_with("/v1/responses") {
+        "responses"
+    } else if path.contains("/models/") && path.contains("enerateContent") {
+        // /v1beta/models/{m}:generateContent, or /v1/models/... passed through unchanged.
+        "gemini"
+    } else {
+        "unknown"
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn official_python_sdks_work_across_protocols() {
+    if !sdks_or_skip("official_python_sdks_work_across_protocols") {
+        return;
+    }
+    let mut failures = Vec::new();
+    for protocol in ["anthropic", "openai", "responses", "gemini"] {
+        let mock = MockUpstream::start().await.unwrap();
+        let dir = temp_dir(&format!("sdk-cross-{protocol}"));
+        let cfg = cross_config(&dir, &mock.url(), protocol);
+        let (mut child, url, _) = start(&["serve", "--config", cfg.to_str().unwrap()], &[]);
+        let extra = vec!["--expect-keys".to_owned(), "up-cross-1".to_owned()];
+        let (ok, text) = drive_sdks(url, mock.url(), extra).await;
+        assert!(sigterm(&mut child).success());
+        // Every request really went to the single channel's protocol.
+        let wrong: Vec<String> = mock
+            .requests()
+            .iter()
+            .filter(|r| protocol_of_path(&r.path) != protocol)
+            .map(|r| r.path.clone())
+            .collect();
+        let summary = text
+            .lines()
+            .find(|l| l.ends_with(" failed"))
+            .unwrap_or("no summary line");
+        eprintln!("SDKs against a {protocol} upstream: {summary}");
+        if !ok || !wrong.is_empty() {
+            failures.push(format!(
+                "upstream {protocol}: paths of another protocol {wrong:?}\n{text}"
+            ));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "SDK checks failed across protocols:\n{}",
+        failures.join("\n")
+    );
 }
