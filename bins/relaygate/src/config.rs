@@ -37,6 +37,16 @@ pub struct FileConfig {
     pub channels: Vec<ChannelFile>,
     #[serde(default)]
     pub tokens: Vec<TokenFile>,
+    #[serde(default)]
+    pub admin: AdminFile,
+}
+
+/// `[admin]`: the admin API and dashboard.
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct AdminFile {
+    pub enabled: Option<bool>,
+    pub password: Option<String>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -136,6 +146,10 @@ pub struct Config {
     pub proxy: ProxyConfig,
     pub channels: Vec<ChannelSpec>,
     pub tokens: Vec<TokenSpec>,
+    /// Serve the admin API and dashboard.
+    pub admin_enabled: bool,
+    /// The admin password from `[admin] password` or `RELAYGATE_ADMIN_PASSWORD`.
+    pub admin_password: Option<String>,
 }
 
 /// `${NAME}` as a whole value reads the environment variable NAME.
@@ -324,6 +338,13 @@ impl FileConfig {
             proxy,
             channels,
             tokens,
+            admin_enabled: self.admin.enabled.unwrap_or(true),
+            admin_password: match self.admin.password {
+                Some(p) => Some(expand(&p, "admin.password")?),
+                None => std::env::var("RELAYGATE_ADMIN_PASSWORD")
+                    .ok()
+                    .filter(|p| !p.is_empty()),
+            },
         })
     }
 }

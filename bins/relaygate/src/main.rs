@@ -112,6 +112,28 @@ async fn serve_main(cfg: config::Config, config_path: Option<PathBuf>) -> anyhow
             .with_context(|| format!("token {:?}", spec.name))?;
     }
     let gateway = Gateway::new(cfg.proxy.clone(), std::sync::Arc::clone(&store)).await?;
+    let generated_password = if cfg.admin_enabled {
+        let setup = relaygate_admin::ensure_password(&*store, cfg.admin_password.as_deref())
+            .await
+            .context("admin password")?;
+        gateway.set_side_handler(relaygate_admin::side_handler(
+            gateway.clone(),
+            relaygate_admin::AdminConfig::default(),
+        ));
+        match setup {
+            relaygate_admin::PasswordSetup::Generated(pw) => Some(pw),
+            _ => None,
+        }
+    } else {
+        gateway.set_side_handler(relaygate_admin::side_handler(
+            gateway.clone(),
+            relaygate_admin::AdminConfig {
+                enabled: false,
+                ..relaygate_admin::AdminConfig::default()
+            },
+        ));
+        None
+    };
     let listener = tokio::net::TcpListener::bind(cfg.listen)
         .await
         .with_context(|| format!("binding {}", cfg.listen))?;
@@ -131,6 +153,15 @@ async fn serve_main(cfg: config::Config, config_path: Option<PathBuf>) -> anyhow
         table.channel_count(),
         if table.has_tokens() { "yes" } else { "none" }
     );
+    if cfg.admin_enabled {
+        println!("  dashboard: http://{addr}/   (admin API: /admin/api, metrics: /metrics)");
+    }
+    if let Some(pw) = generated_password {
+        println!();
+        println!("  Generated admin password (shown only this once; its argon2 hash is stored):");
+        println!("    {pw}");
+        println!("  Set [admin] password or RELAYGATE_ADMIN_PASSWORD to choose your own.");
+    }
     if table.channel_count() == 0 || !table.has_tokens() {
         println!();
         println!("To route requests, add a channel and a client token to a config file, e.g.:");

@@ -14,14 +14,20 @@
 //! what they need and keep it.
 #![deny(missing_docs)]
 
+mod admin;
 mod model;
 mod mysql;
 mod sqlite;
+mod sqlite_admin;
 
 use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
 
+pub use admin::{
+    AdminSession, AdminStore, Bucket, GroupBy, LogFilter, LogPage, LoggedRequest, StatsQuery,
+    StatsRow, StatusFilter,
+};
 pub use model::{
     AttemptLog, Channel, ChannelKey, ChannelLimits, ChannelSpec, ClientToken, CooldownRow,
     KeyStrategy, LogQuery, ModelEntry, RequestLog, TokenLimits, TokenSpec, UsageRow,
@@ -137,7 +143,9 @@ pub trait CooldownStore: Send + Sync {
 }
 
 /// Everything the gateway stores.
-pub trait Store: ChannelStore + TokenStore + LogStore + CooldownStore + std::fmt::Debug {
+pub trait Store:
+    ChannelStore + TokenStore + LogStore + CooldownStore + AdminStore + std::fmt::Debug
+{
     /// Flushes queued writes and stops the backend's workers.
     fn close(&self) -> BoxFuture<'_, Result<()>>;
 }

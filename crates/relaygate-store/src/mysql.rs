@@ -21,6 +21,9 @@ use tokio::sync::{OnceCell, mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio::time::{Instant, MissedTickBehavior};
 
+#[path = "mysql_admin.rs"]
+mod admin;
+
 use crate::model::{
     AttemptLog, Channel, ChannelKey, ChannelLimits, ChannelSpec, ClientToken, CooldownRow,
     KeyStrategy, LogQuery, ModelEntry, RequestLog, TokenLimits, TokenSpec, UsageRow,
@@ -31,8 +34,14 @@ use crate::{
 };
 
 /// Numbered migrations: (version, name, SQL). Applied in order, recorded in `schema_migrations`.
-const MIGRATIONS: &[(u32, &str, &str)] =
-    &[(1, "init", include_str!("../migrations/mysql/0001_init.sql"))];
+const MIGRATIONS: &[(u32, &str, &str)] = &[
+    (1, "init", include_str!("../migrations/mysql/0001_init.sql")),
+    (
+        2,
+        "admin",
+        include_str!("../migrations/mysql/0002_admin.sql"),
+    ),
+];
 
 /// The named lock that serialises migrations across processes.
 const MIGRATION_LOCK: &str = "relaygate_migrate";

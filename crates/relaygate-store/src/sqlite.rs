@@ -28,6 +28,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/sqlite/0001_init.sql"),
     include_str!("../migrations/sqlite/0002_routing.sql"),
     include_str!("../migrations/sqlite/0003_usage.sql"),
+    include_str!("../migrations/sqlite/0004_admin.sql"),
 ];
 
 /// Log rows written per transaction at most.

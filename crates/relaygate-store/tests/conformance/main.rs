@@ -12,6 +12,7 @@
 // The MySQL cases print a SKIP line when no server is configured.
 #![allow(clippy::print_stderr)]
 
+mod admin_suite;
 mod harness;
 mod mysql_only;
 mod suite;

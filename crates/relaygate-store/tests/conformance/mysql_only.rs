@@ -153,7 +153,10 @@ async fn instances_starting_at_once_migrate_once() {
         .query("SELECT version, name FROM schema_migrations ORDER BY version")
         .await
         .unwrap();
-    assert_eq!(versions, vec![(1, "init".to_owned())]);
+    assert_eq!(
+        versions,
+        vec![(1, "init".to_owned()), (2, "admin".to_owned())]
+    );
     conn.disconnect().await.unwrap();
     // Reopening finds nothing to do.
     let again = MysqlStore::connect(&url).await.unwrap();

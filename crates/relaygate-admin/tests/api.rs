@@ -1,0 +1,748 @@
+//! The admin API end to end: a real gateway server with the admin side handler, on a temporary
+//! SQLite file, in front of the mock upstream.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use bytes::Bytes;
+use http::{Method, Request, StatusCode};
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use relaygate_admin::{AdminConfig, PasswordSetup, api::ROUTES, ensure_password};
+use relaygate_proxy::{Gateway, ProxyConfig, Server};
+use relaygate_store::{AdminStore as _, SqliteStore, Store, TokenLimits, TokenSpec};
+use relaygate_testkit::MockUpstream;
+use serde_json::{Value, json};
+
+const PASSWORD: &str = "admin-password-1";
+const CLIENT_TOKEN: &str = "rg-client-token-0001";
+
+struct Env {
+    _mock: MockUpstream,
+    mock_url: String,
+    store: Arc<dyn Store>,
+    server: Option<Server>,
+    base: String,
+    client: Client<HttpConnector, Full<Bytes>>,
+}
+
+struct Reply {
+    status: StatusCode,
+    headers: http::HeaderMap,
+    body: Bytes,
+}
+
+impl Reply {
+    fn json(&self) -> Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
+    }
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+/// How a request authenticates.
+#[derive(Clone)]
+enum Auth {
+    None,
+    Bearer(String),
+    /// Cookie session, with an optional CSRF header.
+    Cookie(String, Option<String>),
+}
+
+impl Env {
+    async fn start() -> Env {
+        static N: AtomicU32 = AtomicU32::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "relaygate-admin-it-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(dir.join("db.sqlite")).unwrap());
+        store
+            .upsert_token(TokenSpec {
+                name: "client".to_owned(),
+                token_hash: relaygate_proxy::auth::hash_token(CLIENT_TOKEN),
+                hint: "x".to_owned(),
+                enabled: true,
+                expires_at_ms: None,
+                limits: TokenLimits::default(),
+            })
+            .await
+            .unwrap();
+        assert_eq!(
+            ensure_password(&*store, Some(PASSWORD)).await.unwrap(),
+            PasswordSetup::FromConfig
+        );
+        let mock = MockUpstream::start().await.unwrap();
+        let gateway = Gateway::new(ProxyConfig::default(), Arc::clone(&store))
+            .await
+            .unwrap();
+        gateway.set_side_handler(relaygate_admin::side_handler(
+            gateway.clone(),
+            AdminConfig::default(),
+        ));
+        let server = Server::start("127.0.0.1:0".parse().unwrap(), gateway)
+            .await
+            .unwrap();
+        let base = format!("http://{}", server.local_addr());
+        Env {
+            mock_url: mock.url(),
+            _mock: mock,
+            store,
+            server: Some(server),
+            base,
+            client: Client::builder(TokioExecutor::new()).build_http(),
+        }
+    }
+
+    async fn call(&self, method: Method, path: &str, auth: &Auth, body: Option<Value>) -> Reply {
+        let mut b = Request::builder()
+            .method(method)
+            .uri(format!("{}{path}", self.base));
+        match auth {
+            Auth::None => {}
+            Auth::Bearer(t) => b = b.header("authorization", format!("Bearer {t}")),
+            Auth::Cookie(t, csrf) => {
+                b = b.header("cookie", format!("relaygate_session={t}"));
+                if let Some(c) = csrf {
+                    b = b.header("x-relaygate-csrf", c);
+                }
+            }
+        }
+        let body = match body {
+            Some(v) => {
+                b = b.header("content-type", "application/json");
+                Bytes::from(v.to_string())
+            }
+            None => Bytes::new(),
+        };
+        let resp = self
+            .client
+            .request(b.body(Full::new(body)).unwrap())
+            .await
+            .unwrap();
+        let (parts, body) = resp.into_parts();
+        Reply {
+            status: parts.status,
+            headers: parts.headers,
+            body: body.collect().await.unwrap().to_bytes(),
+        }
+    }
+
+    async fn raw(&self, method: Method, path: &str, auth: &Auth, body: &str) -> Reply {
+        let mut b = Request::builder()
+            .method(method)
+            .uri(format!("{}{path}", self.base))
+            .header("content-type", "application/json");
+        if let Auth::Bearer(t) = auth {
+            b = b.header("authorization", format!("Bearer {t}"));
+        }
+        let resp = self
+            .client
+            .request(b.body(Full::new(Bytes::from(body.to_owned()))).unwrap())
+            .await
+            .unwrap();
+        let (parts, body) = resp.into_parts();
+        Reply {
+            status: parts.status,
+            headers: parts.headers,
+            body: body.collect().await.unwrap().to_bytes(),
+        }
+    }
+
+    /// Logs in; returns (session token, csrf token).
+    async fn login(&self) -> (String, String) {
+        let r = self
+            .call(
+                Method::POST,
+                "/admin/api/login",
+                &Auth::None,
+                Some(json!({"password": PASSWORD})),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+        let cookies: Vec<String> = r
+            .headers
+            .get_all("set-cookie")
+            .iter()
+            .map(|v| v.to_str().unwrap().to_owned())
+            .collect();
+        assert!(
+            cookies.iter().any(|c| c.starts_with("relaygate_session=")
+                && c.contains("HttpOnly")
+                && c.contains("SameSite=Strict")),
+            "{cookies:?}"
+        );
+        let v = r.json();
+        (
+            v["token"].as_str().unwrap().to_owned(),
+            v["csrf_token"].as_str().unwrap().to_owned(),
+        )
+    }
+
+    async fn stop(mut self) {
+        if let Some(s) = self.server.take() {
+            s.shutdown().await.unwrap();
+        }
+    }
+}
+
+fn concrete(path: &str) -> String {
+    path.replace("{id}", "1")
+        .replace("{index}", "0")
+        .replace("{key}", "dashboard.title")
+        .replace("{request_id}", "nope")
+}
+
+fn method(m: &str) -> Method {
+    Method::from_bytes(m.as_bytes()).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_admin_route_refuses_without_a_session() {
+    let env = Env::start().await;
+    let (token, _csrf) = env.login().await;
+    let stored_hash = relaygate_admin::auth::sha256_hex(&token);
+    let refusals = [
+        Auth::None,
+        Auth::Bearer(CLIENT_TOKEN.to_owned()),
+        Auth::Bearer(relaygate_proxy::auth::hash_token(CLIENT_TOKEN)),
+        Auth::Bearer(stored_hash.clone()),
+        Auth::Bearer("0".repeat(64)),
+        Auth::Cookie(stored_hash, None),
+    ];
+    let mut checked = 0;
+    for (m, path) in ROUTES.iter().skip(1) {
+        for auth in &refusals {
+            let r = env
+                .call(method(m), &concrete(path), auth, Some(json!({})))
+                .await;
+            assert_eq!(
+                r.status,
+                StatusCode::UNAUTHORIZED,
+                "{m} {path}: {}",
+                r.text()
+            );
+            checked += 1;
+        }
+        // A cookie session without the CSRF header may read but not change anything.
+        let r = env
+            .call(
+                method(m),
+                &concrete(path),
+                &Auth::Cookie(token.clone(), None),
+                Some(json!({})),
+            )
+            .await;
+        if *m == "GET" {
+            assert_ne!(r.status, StatusCode::UNAUTHORIZED, "{m} {path}");
+            assert_ne!(r.status, StatusCode::FORBIDDEN, "{m} {path}");
+        } else {
+            assert_eq!(r.status, StatusCode::FORBIDDEN, "{m} {path}: {}", r.text());
+        }
+        // Every listed route exists (a session gets past the middleware to a handler).
+        if *path == "/admin/api/logout" {
+            continue;
+        }
+        let r = env
+            .call(
+                method(m),
+                &concrete(path),
+                &Auth::Bearer(token.clone()),
+                None,
+            )
+            .await;
+        assert_ne!(r.status, StatusCode::UNAUTHORIZED, "{m} {path}");
+        assert!(
+            r.status != StatusCode::METHOD_NOT_ALLOWED,
+            "{m} {path} is not routed"
+        );
+    }
+    assert_eq!(checked, (ROUTES.len() - 1) * refusals.len());
+    env.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn openapi_lists_exactly_the_routes() {
+    let doc = relaygate_admin::openapi::document();
+    let mut documented = BTreeSet::new();
+    for (path, ops) in doc["paths"].as_object().unwrap() {
+        for (m, op) in ops.as_object().unwrap() {
+            assert!(op["summary"].as_str().is_some_and(|s| !s.is_empty()));
+            documented.insert((m.to_ascii_uppercase(), path.clone()));
+        }
+    }
+    let routed: BTreeSet<(String, String)> = ROUTES
+        .iter()
+        .map(|(m, p)| ((*m).to_owned(), (*p).to_owned()))
+        .collect();
+    assert_eq!(documented, routed);
+    // And it is served.
+    let env = Env::start().await;
+    let (token, _) = env.login().await;
+    let r = env
+        .call(
+            Method::GET,
+            "/admin/api/openapi.json",
+            &Auth::Bearer(token),
+            None,
+        )
+        .await;
+    assert_eq!(r.json()["openapi"], "3.0.3");
+    env.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn login_failures_lock_out_and_logout_ends_the_session() {
+    let env = Env::start().await;
+    let (token, csrf) = env.login().await;
+    let bearer = Auth::Bearer(token.clone());
+    assert_eq!(
+        env.call(Method::GET, "/admin/api/session", &bearer, None)
+            .await
+            .status,
+        StatusCode::OK
+    );
+    // Cookie session with the CSRF token may change things.
+    let cookie = Auth::Cookie(token.clone(), Some(csrf.clone()));
+    let r = env
+        .call(
+            Method::PUT,
+            "/admin/api/settings/dashboard.title",
+            &cookie,
+            Some(json!({"value": "lab"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let wrong_csrf = Auth::Cookie(token.clone(), Some("f".repeat(32)));
+    let r = env
+        .call(Method::POST, "/admin/api/logout", &wrong_csrf, None)
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    // Missing, wrong-typed and unknown fields name the field.
+    let r = env
+        .raw(Method::POST, "/admin/api/login", &Auth::None, "{}")
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert_eq!(r.json()["error"]["field"], "password");
+    let r = env
+        .raw(
+            Method::POST,
+            "/admin/api/login",
+            &Auth::None,
+            r#"{"password": 5}"#,
+        )
+        .await;
+    assert_eq!(r.json()["error"]["field"], "password");
+    // Five wrong passwords lock out, even the right one.
+    for i in 0..5 {
+        let r = env
+            .call(
+                Method::POST,
+                "/admin/api/login",
+                &Auth::None,
+                Some(json!({"password": format!("wrong-{i}")})),
+            )
+            .await;
+        let expected = if i < 4 {
+            StatusCode::UNAUTHORIZED
+        } else {
+            StatusCode::TOO_MANY_REQUESTS
+        };
+        assert_eq!(r.status, expected, "attempt {i}: {}", r.text());
+    }
+    let r = env
+        .call(
+            Method::POST,
+            "/admin/api/login",
+            &Auth::None,
+            Some(json!({"password": PASSWORD})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS);
+    assert!(r.headers.get("retry-after").is_some());
+    // Logout ends the session.
+    let r = env
+        .call(Method::POST, "/admin/api/logout", &bearer, None)
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(
+        env.call(Method::GET, "/admin/api/session", &bearer, None)
+            .await
+            .status,
+        StatusCode::UNAUTHORIZED
+    );
+    env.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_generated_password_is_stored_once() {
+    let dir = std::env::temp_dir().join(format!("relaygate-admin-pw-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let store = SqliteStore::open(dir.join("db.sqlite")).unwrap();
+    let PasswordSetup::Generated(pw) = ensure_password(&store, None).await.unwrap() else {
+        panic!("expected a generated password");
+    };
+    assert!(pw.len() >= 16);
+    assert_eq!(
+        ensure_password(&store, None).await.unwrap(),
+        PasswordSetup::Kept
+    );
+    let hash = store
+        .get_setting(relaygate_admin::auth::PASSWORD_SETTING.to_owned())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(hash.starts_with("$argon2id$") && !hash.contains(&pw));
+    assert!(relaygate_admin::auth::verify_password(&pw, &hash));
+    assert!(ensure_password(&store, Some("short")).await.is_err());
+    store.close().await.unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn channels_tokens_logs_and_stats_work_without_a_restart() {
+    let env = Env::start().await;
+    let (token, _) = env.login().await;
+    let a = Auth::Bearer(token);
+    let channel = json!({
+        "name": "mock", "protocol": "anthropic", "base_urls": [env.mock_url],
+        "keys": ["sk-mock-key-000001", {"secret": "sk-mock-key-000002", "enabled": false}],
+        "models": ["claude-test", {"name": "alias", "upstream": "claude-test"}],
+        "priority": 3, "weight": 2, "rpm_limit": 100, "max_concurrency": 5,
+        "key_strategy": "round_robin", "available_hours": "00:00-23:59"
+    });
+    // Bad input: each answer names the field.
+    for (patch, field) in [
+        (json!({"base_urls": ["ftp://x"]}), "base_urls[0]"),
+        (json!({"base_urls": ["http://"]}), "base_urls[0]"),
+        (json!({"weight": "heavy"}), "weight"),
+        (json!({"name": "n".repeat(300)}), "name"),
+        (json!({"protocol": "grpc"}), "protocol"),
+        (json!({"models": []}), "models"),
+        (json!({"keys": [""]}), "keys[0]"),
+        (json!({"available_hours": "25:00-26:00"}), "available_hours"),
+        (json!({"colour": "red"}), "colour"),
+    ] {
+        let mut bad = channel.clone();
+        for (k, v) in patch.as_object().unwrap() {
+            bad[k] = v.clone();
+        }
+        let r = env
+            .call(Method::POST, "/admin/api/channels", &a, Some(bad))
+            .await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{field}: {}", r.text());
+        assert_eq!(r.json()["error"]["field"], field, "{}", r.text());
+    }
+    let mut missing = channel.clone();
+    missing.as_object_mut().unwrap().remove("name");
+    let r = env
+        .call(Method::POST, "/admin/api/channels", &a, Some(missing))
+        .await;
+    assert_eq!(r.json()["error"]["field"], "name");
+
+    let r = env
+        .call(
+            Method::POST,
+            "/admin/api/channels",
+            &a,
+            Some(channel.clone()),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    let c = r.json();
+    let id = c["id"].as_i64().unwrap();
+    assert_eq!(c["keys"][0]["masked"], "sk-m…0001");
+    assert!(c["keys"][0].get("secret").is_none());
+    assert_eq!(c["keys"][1]["enabled"], false);
+    assert_eq!(c["models"][1]["upstream"], "claude-test");
+    let dup = env
+        .call(
+            Method::POST,
+            "/admin/api/channels",
+            &a,
+            Some(channel.clone()),
+        )
+        .await;
+    assert_eq!(dup.status, StatusCode::CONFLICT);
+    let r = env
+        .call(
+            Method::POST,
+            &format!("/admin/api/channels/{id}/keys/reveal"),
+            &a,
+            None,
+        )
+        .await;
+    assert_eq!(r.json()["keys"][1]["secret"], "sk-mock-key-000002");
+
+    // A client token made here works at once; its plaintext is shown only at creation.
+    let r = env
+        .call(
+            Method::POST,
+            "/admin/api/tokens",
+            &a,
+            Some(json!({"name": "ui", "allowed_models": ["claude-test"]})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    let plain = r.json()["token"].as_str().unwrap().to_owned();
+    let token_id = r.json()["id"].as_i64().unwrap();
+    let listed = env
+        .call(Method::GET, "/admin/api/tokens", &a, None)
+        .await
+        .text();
+    assert!(!listed.contains(&plain));
+    // The new token never opens admin routes.
+    let r = env
+        .call(
+            Method::GET,
+            "/admin/api/channels",
+            &Auth::Bearer(plain.clone()),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+
+    // A proxied request through the channel.
+    let r = env
+        .call(
+            Method::POST,
+            "/v1/messages",
+            &Auth::Bearer(plain.clone()),
+            Some(json!({"model": "claude-test", "max_tokens": 5,
+                        "messages": [{"role": "user", "content": "hi"}]})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let request_id = r.headers["x-relaygate-request-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    env.store.flush().await.unwrap();
+
+    let logs = env
+        .call(
+            Method::GET,
+            &format!("/admin/api/logs?channel_id={id}&status=ok&q=claude&token_id={token_id}"),
+            &a,
+            None,
+        )
+        .await
+        .json();
+    assert_eq!(logs["rows"].as_array().unwrap().len(), 1, "{logs}");
+    assert_eq!(logs["rows"][0]["request_id"], request_id.as_str());
+    let detail = env
+        .call(
+            Method::GET,
+            &format!("/admin/api/logs/{request_id}"),
+            &a,
+            None,
+        )
+        .await
+        .json();
+    assert_eq!(detail["attempt_log"][0]["outcome"], "ok");
+    let r = env
+        .call(Method::GET, "/admin/api/logs?limit=0", &a, None)
+        .await;
+    assert_eq!(r.json()["error"]["field"], "limit");
+    let r = env
+        .call(Method::GET, "/admin/api/logs?from=yesterday", &a, None)
+        .await;
+    assert_eq!(r.json()["error"]["field"], "from");
+
+    let stats = env
+        .call(
+            Method::GET,
+            "/admin/api/stats?group_by=channel&bucket=hour",
+            &a,
+            None,
+        )
+        .await
+        .json();
+    assert_eq!(stats["rows"][0]["key"], "mock", "{stats}");
+    assert_eq!(stats["rows"][0]["requests"], 1);
+    assert!(stats["rows"][0]["p50_ms"].as_u64().is_some());
+    let r = env
+        .call(Method::GET, "/admin/api/stats?bucket=week", &a, None)
+        .await;
+    assert_eq!(r.json()["error"]["field"], "bucket");
+    let metrics = env
+        .call(Method::GET, "/metrics", &Auth::None, None)
+        .await
+        .text();
+    assert!(
+        metrics.contains("relaygate_requests_total{channel=\"mock\",model=\"claude-test\"} 1"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("relaygate_request_duration_seconds_bucket"));
+
+    // Disabling the channel applies to the next request without a restart.
+    let r = env
+        .call(
+            Method::POST,
+            &format!("/admin/api/channels/{id}/disable"),
+            &a,
+            None,
+        )
+        .await;
+    assert_eq!(r.json()["enabled"], false);
+    let r = env
+        .call(
+            Method::POST,
+            "/v1/messages",
+            &Auth::Bearer(plain.clone()),
+            Some(json!({"model": "claude-test", "max_tokens": 5,
+                        "messages": [{"role": "user", "content": "hi"}]})),
+        )
+        .await;
+    assert_ne!(r.status, StatusCode::OK);
+    env.call(
+        Method::POST,
+        &format!("/admin/api/channels/{id}/enable"),
+        &a,
+        None,
+    )
+    .await;
+    // Update keeping keys by index, and a rename.
+    let mut upd = channel.clone();
+    upd["name"] = json!("mock-2");
+    upd["keys"] = json!([{"keep": 1, "enabled": true}, "sk-new-key-000003"]);
+    let r = env
+        .call(
+            Method::PUT,
+            &format!("/admin/api/channels/{id}"),
+            &a,
+            Some(upd),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let id2 = r.json()["id"].as_i64().unwrap();
+    let revealed = env
+        .call(
+            Method::POST,
+            &format!("/admin/api/channels/{id2}/keys/reveal"),
+            &a,
+            None,
+        )
+        .await
+        .json();
+    assert_eq!(revealed["keys"][0]["secret"], "sk-mock-key-000002");
+    assert_eq!(revealed["keys"][1]["secret"], "sk-new-key-000003");
+
+    // Export, delete, import: every field round-trips.
+    let export = env
+        .call(Method::GET, "/admin/api/channels/export", &a, None)
+        .await
+        .json();
+    let r = env
+        .call(
+            Method::DELETE,
+            &format!("/admin/api/channels/{id2}"),
+            &a,
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    let r = env
+        .call(
+            Method::POST,
+            "/admin/api/channels/import",
+            &a,
+            Some(export.clone()),
+        )
+        .await;
+    assert_eq!(r.json()["created"], 1, "{}", r.text());
+    let again = env
+        .call(Method::GET, "/admin/api/channels/export", &a, None)
+        .await
+        .json();
+    assert_eq!(export, again);
+    let mut bad = export.clone();
+    bad["channels"][0]["base_urls"][0] = json!("nope");
+    let r = env
+        .call(Method::POST, "/admin/api/channels/import", &a, Some(bad))
+        .await;
+    assert_eq!(r.json()["error"]["field"], "channels[0].base_urls[0]");
+
+    // Token update and delete.
+    let r = env
+        .call(
+            Method::PUT,
+            &format!("/admin/api/tokens/{token_id}"),
+            &a,
+            Some(json!({"enabled": false, "max_concurrency": 2})),
+        )
+        .await;
+    assert_eq!(r.json()["enabled"], false);
+    let r = env
+        .call(
+            Method::DELETE,
+            &format!("/admin/api/tokens/{token_id}"),
+            &a,
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+
+    // Settings: known keys only, values checked.
+    let r = env
+        .call(
+            Method::PUT,
+            "/admin/api/settings/dashboard.refresh_secs",
+            &a,
+            Some(json!({"value": "0"})),
+        )
+        .await;
+    assert_eq!(r.json()["error"]["field"], "value");
+    let r = env
+        .call(
+            Method::PUT,
+            "/admin/api/settings/admin.password_hash",
+            &a,
+            Some(json!({"value": "x"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    let settings = env
+        .call(Method::GET, "/admin/api/settings", &a, None)
+        .await
+        .text();
+    assert!(!settings.contains("argon2"));
+    env.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_metrics_dashboard_and_404() {
+    let env = Env::start().await;
+    for (path, status) in [
+        ("/healthz", StatusCode::OK),
+        ("/readyz", StatusCode::OK),
+        ("/metrics", StatusCode::OK),
+        ("/", StatusCode::OK),
+        ("/dashboard/app.js", StatusCode::OK),
+        ("/dashboard/nope.js", StatusCode::NOT_FOUND),
+        ("/no/such/thing", StatusCode::NOT_FOUND),
+        ("/admin/api/nothing", StatusCode::NOT_FOUND),
+    ] {
+        let r = env.call(Method::GET, path, &Auth::None, None).await;
+        assert_eq!(r.status, status, "{path}: {}", r.text());
+        if status == StatusCode::NOT_FOUND {
+            assert!(r.json()["error"]["message"].is_string());
+        }
+    }
+    let html = env.call(Method::GET, "/", &Auth::None, None).await;
+    assert!(
+        html.headers["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+    env.stop().await;
+}
