@@ -14,6 +14,7 @@
 
 mod harness;
 mod mysql_only;
+mod shared;
 mod suite;
 
 macro_rules! conformance {
