@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use relaygate_protocol::Protocol;
-use relaygate_proxy::{CooldownConfig, ProxyConfig, RoutingConfig, Timeouts};
+use relaygate_proxy::{
+    Budgets, ChannelBudget, CooldownConfig, ProxyConfig, RoutingConfig, Timeouts, TokenBudget,
+};
 use relaygate_store::{
     ChannelLimits, ChannelSpec, KeyStrategy, ModelEntry, TokenLimits, TokenSpec,
 };
@@ -27,6 +29,7 @@ pub struct FileConfig {
     pub max_keys_per_channel: Option<usize>,
     pub shutdown_grace_secs: Option<u64>,
     pub prices_file: Option<String>,
+    pub log_retention_days: Option<u32>,
     #[serde(default)]
     pub timeouts: TimeoutsFile,
     #[serde(default)]
@@ -104,6 +107,8 @@ pub struct ChannelFile {
     #[serde(default)]
     pub max_concurrency: u32,
     pub available_hours: Option<String>,
+    pub cost_multiplier: Option<f64>,
+    pub daily_cost_limit_usd: Option<f64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -120,6 +125,20 @@ pub struct TokenFile {
     pub allowed_channels: Vec<String>,
     #[serde(default)]
     pub max_concurrency: u32,
+    pub cost_limit_usd: Option<f64>,
+    pub daily_cost_limit_usd: Option<f64>,
+    pub monthly_cost_limit_usd: Option<f64>,
+}
+
+/// Dollars from the file to integer micro-dollars.
+fn micro(usd: Option<f64>, what: &str) -> anyhow::Result<i64> {
+    match usd {
+        None => Ok(0),
+        Some(v) if v.is_finite() && (0.0..1e12).contains(&v) => {
+            Ok((v * 1_000_000.0).round() as i64)
+        }
+        Some(v) => bail!("{what}: {v} is not a dollar amount >= 0"),
+    }
 }
 
 /// Parses `+08:00`, `-05:30`, `Z` or `UTC` into minutes east of UTC.
@@ -231,6 +250,10 @@ impl FileConfig {
                 .max_keys_per_channel
                 .unwrap_or(defaults.max_keys_per_channel),
             shutdown_grace: secs(self.shutdown_grace_secs, defaults.shutdown_grace),
+            log_retention_days: self
+                .log_retention_days
+                .unwrap_or(defaults.log_retention_days),
+            budgets: Budgets::default(),
             price_overrides: match &self.prices_file {
                 None => None,
                 Some(path) => Some(
@@ -242,9 +265,23 @@ impl FileConfig {
         if proxy.max_body_bytes == 0 {
             bail!("max_body_bytes must be greater than 0");
         }
+        let mut budgets = Budgets::default();
         let mut channels = Vec::new();
         for ch in self.channels {
             let what = format!("channel {:?}", ch.name);
+            if ch.cost_multiplier.is_some() || ch.daily_cost_limit_usd.is_some() {
+                let m = ch.cost_multiplier.unwrap_or(1.0);
+                if !(m.is_finite() && (0.0..=1000.0).contains(&m)) {
+                    bail!("{what}: cost_multiplier {m} must be between 0 and 1000");
+                }
+                budgets.channels.insert(
+                    ch.name.clone(),
+                    ChannelBudget {
+                        cost_multiplier_permille: (m * 1000.0).round() as u32,
+                        daily_limit_micro_usd: micro(ch.daily_cost_limit_usd, &what)?,
+                    },
+                );
+            }
             let protocol: Protocol = ch.protocol.parse().with_context(|| what.clone())?;
             let mut base_urls = ch.base_urls;
             base_urls.extend(ch.base_url);
@@ -296,6 +333,19 @@ impl FileConfig {
         let mut tokens = Vec::new();
         for t in self.tokens {
             let what = format!("token {:?}", t.name);
+            if t.cost_limit_usd.is_some()
+                || t.daily_cost_limit_usd.is_some()
+                || t.monthly_cost_limit_usd.is_some()
+            {
+                budgets.tokens.insert(
+                    t.name.clone(),
+                    TokenBudget {
+                        lifetime_micro_usd: micro(t.cost_limit_usd, &what)?,
+                        daily_micro_usd: micro(t.daily_cost_limit_usd, &what)?,
+                        monthly_micro_usd: micro(t.monthly_cost_limit_usd, &what)?,
+                    },
+                );
+            }
             let (hash, hint) = match (t.token, t.token_sha256) {
                 (Some(plain), None) => {
                     let plain = expand(&plain, &what)?;
@@ -330,6 +380,8 @@ impl FileConfig {
                 },
             });
         }
+        let mut proxy = proxy;
+        proxy.budgets = budgets;
         Ok(Config {
             listen,
             storage: storage

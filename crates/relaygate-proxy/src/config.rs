@@ -99,6 +99,48 @@ pub struct ProxyConfig {
     /// Price table entries (TOML, the format of `relaygate-tokens`' built-in table) that
     /// override or extend the built-in prices.
     pub price_overrides: Option<String>,
+    /// Request logs older than this many days are deleted (0 keeps them forever).
+    pub log_retention_days: u32,
+    /// Cost multipliers and budgets per channel and token, by name.
+    pub budgets: Budgets,
+}
+
+/// A channel's money settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChannelBudget {
+    /// Cost recorded for this channel's requests, in thousandths of the list price (1000 = 1×).
+    pub cost_multiplier_permille: u32,
+    /// Spend per UTC day after which the channel is skipped, micro-dollars (0 = none).
+    pub daily_limit_micro_usd: i64,
+}
+
+impl Default for ChannelBudget {
+    fn default() -> Self {
+        ChannelBudget {
+            cost_multiplier_permille: 1000,
+            daily_limit_micro_usd: 0,
+        }
+    }
+}
+
+/// A client token's spending limits, micro-dollars (0 = none).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TokenBudget {
+    /// Over the token's whole life.
+    pub lifetime_micro_usd: i64,
+    /// Per UTC day.
+    pub daily_micro_usd: i64,
+    /// Per UTC calendar month.
+    pub monthly_micro_usd: i64,
+}
+
+/// Budgets by channel and token name.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Budgets {
+    /// By channel name.
+    pub channels: std::collections::HashMap<String, ChannelBudget>,
+    /// By token name.
+    pub tokens: std::collections::HashMap<String, TokenBudget>,
 }
 
 impl Default for ProxyConfig {
@@ -111,6 +153,8 @@ impl Default for ProxyConfig {
             max_keys_per_channel: 3,
             shutdown_grace: Duration::from_secs(30),
             price_overrides: None,
+            log_retention_days: 30,
+            budgets: Budgets::default(),
         }
     }
 }

@@ -4,7 +4,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::collections::HashMap;
 
 use relaygate_health::{
-    ChannelSelector, CooldownBook, CooldownState, HealthBook, HealthConfig, RpmBook, UrlBook,
+    ChannelSelector, CooldownBook, CooldownState, HealthBook, HealthConfig, UrlBook,
 };
 use relaygate_store::{CooldownRow, Store};
 
@@ -108,20 +108,17 @@ pub(crate) struct Health {
     pub selector: ChannelSelector,
     pub scores: HealthBook,
     pub urls: UrlBook,
-    pub rpm: RpmBook,
-    /// Requests in flight per channel.
-    pub channel_inflight: HashMap<i64, u32>,
-    /// Requests in flight per client token.
-    pub token_inflight: HashMap<i64, u32>,
+    /// When this instance last changed each cooldown (unix ms), so an older row read back
+    /// from the shared store never undoes a newer local decision.
+    pub local_changes: HashMap<Target, u64>,
     /// Round-robin key cursors per channel.
     pub key_cursor: HashMap<i64, usize>,
 }
 
-/// Something counted in flight, released on drop.
+/// Something counted in flight, released on drop: a lease in the shared store.
 #[derive(Debug)]
 pub(crate) enum Slot {
-    Channel(i64),
-    Token(i64),
+    Lease(String),
 }
 
 /// Holds in-flight slots and releases them when dropped (at the end of the response).
@@ -151,21 +148,10 @@ impl SlotGuard {
 
 impl Drop for SlotGuard {
     fn drop(&mut self) {
-        if self.slots.is_empty() {
-            return;
+        for slot in std::mem::take(&mut self.slots) {
+            let Slot::Lease(id) = slot;
+            self.inner.release_lease(id);
         }
-        let slots = std::mem::take(&mut self.slots);
-        self.inner.with_health(|h| {
-            for s in slots {
-                let (map, id) = match s {
-                    Slot::Channel(id) => (&mut h.channel_inflight, id),
-                    Slot::Token(id) => (&mut h.token_inflight, id),
-                };
-                if let Some(n) = map.get_mut(&id) {
-                    *n = n.saturating_sub(1);
-                }
-            }
-        });
     }
 }
 
@@ -184,7 +170,11 @@ pub(crate) struct Inner {
     instance: u64,
     seq: AtomicU64,
     rng: AtomicU64,
+    held_leases: Mutex<std::collections::HashSet<String>>,
 }
+
+/// How long a lease lasts without renewal; an instance that dies frees its slots after this.
+pub(crate) const LEASE_TTL_MS: u64 = 60_000;
 
 impl Inner {
     pub fn table(&self) -> Arc<RoutingTable> {
@@ -199,6 +189,63 @@ impl Inner {
         match self.health.lock() {
             Ok(mut h) => f(&mut h),
             Err(p) => f(&mut p.into_inner()),
+        }
+    }
+
+    /// Takes a lease on `key` (channel or token concurrency) in the shared store.
+    /// `Ok(None)` when the limit is reached.
+    pub async fn take_lease(
+        &self,
+        key: String,
+        limit: u32,
+    ) -> Result<Option<String>, relaygate_store::Error> {
+        let id = format!(
+            "{:016x}-{:x}",
+            self.instance,
+            self.seq.fetch_add(1, Ordering::Relaxed)
+        );
+        let now = self.clock.now_ms();
+        let until = now.saturating_add(LEASE_TTL_MS);
+        let taken = self
+            .store
+            .try_lease(
+                key,
+                limit,
+                id.clone(),
+                i64::try_from(until).unwrap_or(i64::MAX),
+                i64::try_from(now).unwrap_or(i64::MAX),
+            )
+            .await?;
+        if !taken {
+            return Ok(None);
+        }
+        if let Ok(mut held) = self.held_leases.lock() {
+            held.insert(id.clone());
+        }
+        Ok(Some(id))
+    }
+
+    /// Gives a lease back, off the request path.
+    /// Leases this instance holds (renewed in the background while their requests run).
+    pub fn held_leases(&self) -> Vec<String> {
+        self.held_leases
+            .lock()
+            .map(|h| h.iter().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    pub fn release_lease(self: &Arc<Self>, id: String) {
+        if let Ok(mut held) = self.held_leases.lock() {
+            held.remove(&id);
+        }
+        let me = Arc::clone(self);
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            rt.spawn(async move {
+                if let Err(e) = me.store.release_lease(id).await {
+                    // The lease expires on its own; only the slot is held a little longer.
+                    tracing::warn!(error = %e, "releasing a lease failed");
+                }
+            });
         }
     }
 
@@ -287,10 +334,12 @@ impl Gateway {
                 instance: u64::from_le_bytes(nonce),
                 seq: AtomicU64::new(0),
                 rng: AtomicU64::new(u64::from_le_bytes(nonce).rotate_left(17)),
+                held_leases: Mutex::new(std::collections::HashSet::new()),
             }),
         };
         gw.reload().await?;
         gw.restore_cooldowns().await?;
+        crate::background::spawn(&gw.inner);
         Ok(gw)
     }
 

@@ -19,6 +19,8 @@
 //! `relaygate-transform`) and it keeps no state that must survive a restart.
 
 pub mod auth;
+mod background;
+mod budget;
 mod clock;
 mod config;
 mod error;
@@ -32,7 +34,9 @@ mod table;
 mod upstream;
 
 pub use clock::Clock;
-pub use config::{CooldownConfig, ProxyConfig, RoutingConfig, Timeouts};
+pub use config::{
+    Budgets, ChannelBudget, CooldownConfig, ProxyConfig, RoutingConfig, Timeouts, TokenBudget,
+};
 pub use error::Error;
 pub use gateway::{CooldownView, Gateway};
 pub use relay::{RelayStream, ResponseBody, SideBody};

@@ -322,6 +322,7 @@ async fn proxy(gw: Arc<Inner>, req: Request<Incoming>, route: Route, path: Strin
         usage: None,
         request_bytes: 0,
         active: None,
+        token_name: None,
     };
     let mut ctx = Ctx {
         gw: Arc::clone(&gw),
@@ -347,24 +348,65 @@ async fn proxy(gw: Arc<Inner>, req: Request<Incoming>, route: Route, path: Strin
         u64::try_from(ctx.log.row.started_at_ms).unwrap_or(0),
         protocol.as_str(),
     ));
+    ctx.log.token_name = Some(token.name.clone());
     if token.max_concurrency > 0 {
-        let admitted = gw.with_health(|h| {
-            let n = h.token_inflight.entry(token.id).or_default();
-            if *n >= token.max_concurrency {
-                false
-            } else {
-                *n += 1;
-                true
+        // A lease in the shared store: instances together admit no more than the limit.
+        match gw
+            .take_lease(format!("token:{}", token.id), token.max_concurrency)
+            .await
+        {
+            Ok(Some(id)) => ctx.slots.push(Slot::Lease(id)),
+            Ok(None) => {
+                let msg = format!(
+                    "this token allows {} requests at once",
+                    token.max_concurrency
+                );
+                return ctx.fail_with(ErrorKind::RateLimited, msg, Some(1));
             }
-        });
-        if !admitted {
-            let msg = format!(
-                "this token allows {} requests at once",
-                token.max_concurrency
-            );
-            return ctx.fail_with(ErrorKind::RateLimited, msg, Some(1));
+            // Availability first: a store outage must not stop traffic.
+            Err(e) => {
+                tracing::warn!(error = %e, "token concurrency not enforced: store unavailable")
+            }
         }
-        ctx.slots.push(Slot::Token(token.id));
+    }
+    if let Some(budget) = gw.config.budgets.tokens.get(&token.name) {
+        let now = gw.clock.now_ms();
+        let (day, month) = crate::budget::periods(now);
+        let keys = vec![
+            format!("token:{}:life", token.name),
+            format!("token:{}:d:{day}", token.name),
+            format!("token:{}:m:{month}", token.name),
+        ];
+        let limits = [
+            ("lifetime", budget.lifetime_micro_usd),
+            ("daily", budget.daily_micro_usd),
+            ("monthly", budget.monthly_micro_usd),
+        ];
+        match gw.store.spent(keys).await {
+            Ok(spent) => {
+                for ((what, limit), used) in limits.iter().zip(spent) {
+                    if *limit > 0 && used >= *limit {
+                        let msg = format!(
+                            "this token's {what} budget is spent: {} of {}",
+                            crate::budget::usd(used),
+                            crate::budget::usd(*limit)
+                        );
+                        let retry = match *what {
+                            "daily" => Some(crate::budget::seconds_to_next_day(now)),
+                            _ => None,
+                        };
+                        return ctx.fail_with(ErrorKind::RateLimited, msg, retry);
+                    }
+                }
+            }
+            // Money first: a budget that can't be checked is not spent blindly.
+            Err(e) => {
+                return ctx.fail(
+                    ErrorKind::Unavailable,
+                    format!("the token's budget can't be checked: {e}"),
+                );
+            }
+        }
     }
 
     let limit = gw.config.max_body_bytes;
@@ -982,33 +1024,88 @@ fn cool(gw: &Inner, target: &Target, v: &Verdict) -> Option<u64> {
             CooldownPolicy::new(first_ms, max),
         )),
     })?;
+    gw.with_health(|h| h.local_changes.insert(target.clone(), now));
     gw.persist_cooldown(target, state, v.kind.as_str());
     Some(state.until_ms)
 }
 
 /// Takes a concurrency slot and an RPM slot of the channel, or says why it can't.
-fn admit_channel(gw: &Arc<Inner>, c: &ChannelEntry) -> Result<SlotGuard, (&'static str, u64)> {
+async fn admit_channel(
+    gw: &Arc<Inner>,
+    c: &ChannelEntry,
+) -> Result<SlotGuard, (&'static str, u64)> {
     let now = gw.clock.now_ms();
-    gw.with_health(|h| {
-        let inflight = h.channel_inflight.get(&c.id).copied().unwrap_or(0);
-        if c.max_concurrency > 0 && inflight >= c.max_concurrency {
-            return Err(("concurrency_limit", 1_000));
-        }
-        if let Err(r) = h.rpm.try_acquire(c.id, c.rpm, now) {
-            return Err(("rpm_limit", r.ms));
-        }
-        *h.channel_inflight.entry(c.id).or_default() += 1;
-        Ok(())
-    })?;
     let mut guard = SlotGuard::new(Arc::clone(gw));
-    guard.push(Slot::Channel(c.id));
+    if c.max_concurrency > 0 {
+        match gw
+            .take_lease(format!("channel:{}", c.id), c.max_concurrency)
+            .await
+        {
+            Ok(Some(id)) => guard.push(Slot::Lease(id)),
+            Ok(None) => return Err(("concurrency_limit", 1_000)),
+            Err(e) => {
+                tracing::warn!(error = %e, channel = %c.name, "channel concurrency not enforced: store unavailable")
+            }
+        }
+    }
+    if c.rpm > 0 {
+        let key = format!("channel:{}:rpm", c.id);
+        let t = i64::try_from(now).unwrap_or(i64::MAX);
+        match gw.store.try_rate(key, c.rpm, 60_000, t).await {
+            Ok(None) => {}
+            Ok(Some(retry)) => return Err(("rpm_limit", u64::try_from(retry).unwrap_or(1_000))),
+            Err(e) => {
+                tracing::warn!(error = %e, channel = %c.name, "channel RPM not enforced: store unavailable")
+            }
+        }
+    }
     Ok(guard)
+}
+
+/// Leaves out channels whose daily budget is spent.
+async fn within_budget(
+    gw: &Inner,
+    candidates: Vec<(Arc<ChannelEntry>, String)>,
+    skipped: &mut Vec<AttemptLog>,
+) -> Vec<(Arc<ChannelEntry>, String)> {
+    let (day, _) = crate::budget::periods(gw.clock.now_ms());
+    let mut out = Vec::with_capacity(candidates.len());
+    for cand in candidates {
+        let limit = gw
+            .config
+            .budgets
+            .channels
+            .get(&cand.0.name)
+            .map_or(0, |b| b.daily_limit_micro_usd);
+        if limit > 0 {
+            let spent = gw
+                .store
+                .spent(vec![format!("channel:{}:d:{day}", cand.0.name)])
+                .await
+                .map(|v| v.first().copied().unwrap_or(0));
+            match spent {
+                Ok(s) if s >= limit => {
+                    skipped.push(skip_log(&cand.0, "budget_exhausted", None));
+                    continue;
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::warn!(error = %e, channel = %cand.0.name, "channel budget can't be checked: skipped");
+                    skipped.push(skip_log(&cand.0, "budget_unknown", None));
+                    continue;
+                }
+            }
+        }
+        out.push(cand);
+    }
+    out
 }
 
 async fn failover(mut ctx: Ctx, candidates: Vec<(Arc<ChannelEntry>, String)>) -> Resp {
     let gw = Arc::clone(&ctx.gw);
     let policy = detect_policy(&gw);
     let mut skipped = Vec::new();
+    let candidates = within_budget(&gw, candidates, &mut skipped).await;
     let planned = plan(&gw, &candidates, &mut skipped);
     ctx.log.row.attempt_log.append(&mut skipped);
     let mut last: Option<Failure> = None;
@@ -1021,7 +1118,7 @@ async fn failover(mut ctx: Ctx, candidates: Vec<(Arc<ChannelEntry>, String)>) ->
         if dead_channels.contains(&p.channel.id) {
             continue;
         }
-        let channel_slot = match admit_channel(&gw, &p.channel) {
+        let channel_slot = match admit_channel(&gw, &p.channel).await {
             Ok(g) => g,
             Err((why, retry_ms)) => {
                 ctx.log
@@ -1109,6 +1206,9 @@ async fn failover(mut ctx: Ctx, candidates: Vec<(Arc<ChannelEntry>, String)>) ->
                         ]
                         .into_iter()
                         .filter(|t| h.cooldowns.succeed(t))
+                        .inspect(|t| {
+                            h.local_changes.insert(t.clone(), now);
+                        })
                         .collect()
                     });
                     for t in cleared {

@@ -43,6 +43,8 @@ pub(crate) struct LogFinish {
     pub request_bytes: u64,
     /// The in-flight entry the admin API shows.
     pub active: Option<Arc<crate::observe::ActiveEntry>>,
+    /// The client token's name, for charging its budget.
+    pub token_name: Option<String>,
 }
 
 impl LogFinish {
@@ -73,10 +75,56 @@ impl LogFinish {
             .unwrap_or_else(|| self.row.model_requested.clone());
         let cost = relaygate_tokens::cost(&self.gw.prices, &model, &u, ServiceTier::Standard);
         if cost.priced {
-            self.row.cost_micro_usd = Some(cost.micro_usd);
+            let permille = self
+                .row
+                .channel_name
+                .as_ref()
+                .and_then(|c| self.gw.config.budgets.channels.get(c))
+                .map_or(1000, |b| b.cost_multiplier_permille);
+            let micro = crate::budget::apply_multiplier(cost.micro_usd, permille);
+            self.row.cost_micro_usd = Some(micro);
+            self.charge(micro);
         } else {
             self.row.unpriced = true;
             self.gw.warn_unpriced(&model);
+        }
+    }
+
+    /// Adds the cost to the budgets that watch it (shared across instances).
+    fn charge(&self, micro: i64) {
+        if micro <= 0 {
+            return;
+        }
+        let (day, month) = crate::budget::periods(self.gw.clock.now_ms());
+        let budgets = &self.gw.config.budgets;
+        let mut entries = Vec::new();
+        if let Some(t) = self
+            .token_name
+            .as_ref()
+            .filter(|t| budgets.tokens.contains_key(*t))
+        {
+            entries.push((format!("token:{t}:life"), micro));
+            entries.push((format!("token:{t}:d:{day}"), micro));
+            entries.push((format!("token:{t}:m:{month}"), micro));
+        }
+        if let Some(c) = self
+            .row
+            .channel_name
+            .as_ref()
+            .filter(|c| budgets.channels.contains_key(*c))
+        {
+            entries.push((format!("channel:{c}:d:{day}"), micro));
+        }
+        if entries.is_empty() {
+            return;
+        }
+        let gw = Arc::clone(&self.gw);
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            rt.spawn(async move {
+                if let Err(e) = gw.store.charge(entries).await {
+                    tracing::error!(error = %e, "charging a budget failed");
+                }
+            });
         }
     }
 

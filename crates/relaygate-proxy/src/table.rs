@@ -60,6 +60,8 @@ pub struct ChannelEntry {
 pub struct TokenEntry {
     /// Store id.
     pub id: i64,
+    /// Name (budgets are configured by name).
+    pub name: String,
     /// Expiry, unix ms.
     pub expires_at_ms: Option<i64>,
     /// Models it may use, lowercased (empty = any).
@@ -146,6 +148,7 @@ impl RoutingTable {
                 t.token_hash,
                 TokenEntry {
                     id: t.id,
+                    name: t.name,
                     expires_at_ms: t.expires_at_ms,
                     allowed_models: t.limits.allowed_models,
                     allowed_channels: t.limits.allowed_channels,

@@ -17,8 +17,10 @@
 mod admin;
 mod model;
 mod mysql;
+mod mysql_shared;
 mod sqlite;
 mod sqlite_admin;
+mod sqlite_shared;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -142,9 +144,51 @@ pub trait CooldownStore: Send + Sync {
     fn attempts(&self, request_id: String) -> BoxFuture<'_, Result<Vec<AttemptLog>>>;
 }
 
+/// State that several gateway instances share through the database, so that running N
+/// instances never multiplies a limit. Every admission is one atomic statement sequence in the
+/// database; with SQLite (one process) the same statements run on the writer thread.
+pub trait SharedState: Send + Sync {
+    /// Cooldown rows changed at or after `since_ms` (a cleared cooldown has `until_ms` 0),
+    /// each with the time it changed.
+    fn cooldowns_changed_since(
+        &self,
+        since_ms: i64,
+    ) -> BoxFuture<'_, Result<Vec<(CooldownRow, i64)>>>;
+    /// Takes one slot of the rolling window of `window_ms` for `key` if fewer than `limit`
+    /// were taken in it. `Ok(None)` = admitted; `Ok(Some(ms))` = full, a slot frees in `ms`.
+    fn try_rate(
+        &self,
+        key: String,
+        limit: u32,
+        window_ms: i64,
+        now_ms: i64,
+    ) -> BoxFuture<'_, Result<Option<i64>>>;
+    /// Takes lease `lease` on `key` until `until_ms` if fewer than `limit` unexpired leases
+    /// are held on it (by any instance). Returns whether it was taken.
+    fn try_lease(
+        &self,
+        key: String,
+        limit: u32,
+        lease: String,
+        until_ms: i64,
+        now_ms: i64,
+    ) -> BoxFuture<'_, Result<bool>>;
+    /// Extends leases this instance holds (a dead instance's leases simply expire).
+    fn renew_leases(&self, leases: Vec<String>, until_ms: i64) -> BoxFuture<'_, Result<()>>;
+    /// Gives a lease back.
+    fn release_lease(&self, lease: String) -> BoxFuture<'_, Result<()>>;
+    /// Money spent per key, micro-dollars (0 when none).
+    fn spent(&self, keys: Vec<String>) -> BoxFuture<'_, Result<Vec<i64>>>;
+    /// Adds to spend counters, each atomically.
+    fn charge(&self, entries: Vec<(String, i64)>) -> BoxFuture<'_, Result<()>>;
+    /// Removes expired rate events and leases, and request logs (with their attempts) that
+    /// started before `logs_before_ms`. Returns the number of log rows removed.
+    fn cleanup(&self, now_ms: i64, logs_before_ms: Option<i64>) -> BoxFuture<'_, Result<u64>>;
+}
+
 /// Everything the gateway stores.
 pub trait Store:
-    ChannelStore + TokenStore + LogStore + CooldownStore + AdminStore + std::fmt::Debug
+    ChannelStore + TokenStore + LogStore + CooldownStore + AdminStore + SharedState + std::fmt::Debug
 {
     /// Flushes queued writes and stops the backend's workers.
     fn close(&self) -> BoxFuture<'_, Result<()>>;

@@ -41,6 +41,11 @@ const MIGRATIONS: &[(u32, &str, &str)] = &[
         "admin",
         include_str!("../migrations/mysql/0002_admin.sql"),
     ),
+    (
+        3,
+        "shared",
+        include_str!("../migrations/mysql/0003_shared.sql"),
+    ),
 ];
 
 /// The named lock that serialises migrations across processes.
@@ -678,8 +683,13 @@ impl Inner {
     async fn clear_cooldown(&self, target: &str) -> Result<()> {
         let mut conn = self.conn().await?;
         timed("clearing a cooldown", async {
-            conn.exec_drop("DELETE FROM cooldowns WHERE target = ?", (target,))
-                .await?;
+            // Cleared, not deleted: other instances see the change by its time.
+            conn.exec_drop(
+                "UPDATE cooldowns SET until_ms = 0, interval_ms = 0, failures = 0, updated_at = ?
+                 WHERE target = ?",
+                (now_ms(), target),
+            )
+            .await?;
             Ok(())
         })
         .await
@@ -1424,6 +1434,13 @@ async fn active_cooldowns(conn: &mut Conn, now_ms: i64) -> Result<Vec<CooldownRo
             })
         })
         .collect()
+}
+
+impl MysqlStore {
+    /// A migrated connection, for the shared-state statements in `mysql_shared`.
+    pub(crate) async fn shared_conn(&self) -> Result<Conn> {
+        self.inner.conn().await
+    }
 }
 
 impl ChannelStore for MysqlStore {

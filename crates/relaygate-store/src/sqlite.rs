@@ -29,6 +29,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/sqlite/0002_routing.sql"),
     include_str!("../migrations/sqlite/0003_usage.sql"),
     include_str!("../migrations/sqlite/0004_admin.sql"),
+    include_str!("../migrations/sqlite/0005_shared.sql"),
 ];
 
 /// Log rows written per transaction at most.
@@ -63,7 +64,7 @@ impl std::fmt::Debug for SqliteStore {
     }
 }
 
-fn now_ms() -> i64 {
+pub(crate) fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
@@ -221,7 +222,12 @@ fn writer_loop(mut conn: Connection, rx: Receiver<WriteCmd>) {
                 }
             }
             Some(WriteCmd::ClearCooldown(target)) => {
-                if let Err(e) = conn.execute("DELETE FROM cooldowns WHERE target = ?1", [&target]) {
+                // Cleared, not deleted: other instances see the change by its time.
+                if let Err(e) = conn.execute(
+                    "UPDATE cooldowns SET until_ms = 0, interval_ms = 0, failures = 0, updated_at = ?2
+                     WHERE target = ?1",
+                    params![&target, now_ms()],
+                ) {
                     tracing::error!(error = %e, %target, "clearing cooldown failed");
                 }
             }

@@ -621,3 +621,118 @@ async fn live_view_shows_requests_in_flight_and_cooldowns_can_be_cleared() {
             .any(|(k, n)| k == "auth_rejected" && *n == 1)
     );
 }
+
+async fn wait_for_spend(store: &Arc<dyn Store>, key: &str, at_least: i64) -> i64 {
+    for _ in 0..100 {
+        let v = store.spent(vec![key.to_owned()]).await.unwrap()[0];
+        if v >= at_least {
+            return v;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    store.spent(vec![key.to_owned()]).await.unwrap()[0]
+}
+
+#[tokio::test]
+async fn budgets_skip_spent_channels_refuse_spent_tokens_and_apply_multipliers() {
+    let a = MockUpstream::start().await.unwrap();
+    let b = MockUpstream::start().await.unwrap();
+    // Mock usage is 12 input + 7 output tokens; price it the way the gateway does.
+    let one = relaygate_tokens::cost(
+        &relaygate_tokens::PriceTable::builtin(),
+        "claude-sonnet-4-5",
+        &relaygate_tokens::Usage {
+            input: 12,
+            output: 7,
+            ..Default::default()
+        },
+        relaygate_tokens::ServiceTier::Standard,
+    )
+    .micro_usd;
+    assert!(one > 0);
+    let mut config = fast_config();
+    config.budgets.channels.insert(
+        "cheap".to_owned(),
+        relaygate_proxy::ChannelBudget {
+            cost_multiplier_permille: 2_000,
+            daily_limit_micro_usd: 2 * one,
+        },
+    );
+    config.budgets.tokens.insert(
+        "test".to_owned(),
+        relaygate_proxy::TokenBudget {
+            lifetime_micro_usd: 3 * one,
+            ..Default::default()
+        },
+    );
+    let mut cheap = channel(
+        "cheap",
+        Protocol::Anthropic,
+        &a.url(),
+        &["k"],
+        &["claude-sonnet-4-5"],
+    );
+    cheap.priority = 5;
+    let env = Env::start_with(
+        vec![
+            cheap,
+            channel(
+                "other",
+                Protocol::Anthropic,
+                &b.url(),
+                &["k"],
+                &["claude-sonnet-4-5"],
+            ),
+        ],
+        config,
+    )
+    .await;
+    let (path, body) = request_for(Protocol::Anthropic, "claude-sonnet-4-5", false);
+    let day = {
+        let ms = now_ms() as u64;
+        // Same UTC day key format the gateway uses.
+        let logs_day = |ms: u64| -> String {
+            let secs = (ms / 1000) as i64;
+            let out = std::process::Command::new("date")
+                .args(["-u", "-d", &format!("@{secs}"), "+%Y%m%d"])
+                .output()
+                .unwrap();
+            String::from_utf8(out.stdout).unwrap().trim().to_owned()
+        };
+        logs_day(ms)
+    };
+    // 1st request: the cheap channel, charged at 2x its list price.
+    assert_eq!(
+        env.post(Protocol::Anthropic, &path, &body).await.status,
+        200
+    );
+    assert_eq!(
+        wait_for_spend(&env.store, &format!("channel:cheap:d:{day}"), 2 * one).await,
+        2 * one
+    );
+    assert_eq!(a.requests().len(), 1);
+    // 2nd: the cheap channel's daily budget is spent, so the other channel serves it.
+    assert_eq!(
+        env.post(Protocol::Anthropic, &path, &body).await.status,
+        200
+    );
+    assert_eq!(b.requests().len(), 1);
+    let token_spent = wait_for_spend(&env.store, "token:test:life", 3 * one).await;
+    assert_eq!(
+        token_spent,
+        3 * one,
+        "2x on the first channel + 1x on the second"
+    );
+    // 3rd: the token's lifetime budget is spent.
+    let r = env.post(Protocol::Anthropic, &path, &body).await;
+    assert_eq!(r.status, 429);
+    assert!(
+        r.json()["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("budget")
+    );
+    let logs = env.logs().await;
+    let costs: Vec<Option<i64>> = logs.iter().rev().map(|l| l.cost_micro_usd).collect();
+    assert_eq!(costs[..2], [Some(2 * one), Some(one)]);
+}

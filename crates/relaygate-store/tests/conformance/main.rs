@@ -15,6 +15,7 @@
 mod admin_suite;
 mod harness;
 mod mysql_only;
+mod shared;
 mod suite;
 
 macro_rules! conformance {

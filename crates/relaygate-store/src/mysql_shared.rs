@@ -1,0 +1,300 @@
+//! [`SharedState`] for MySQL / MariaDB. Every admission takes a row lock on its key in
+//! `limit_locks` (`SELECT … FOR UPDATE`), so concurrent instances serialise per key and
+//! N instances admit no more than the limit between them.
+
+use std::time::Duration;
+
+use mysql_async::prelude::Queryable;
+use mysql_async::{Conn, TxOpts};
+
+use crate::model::CooldownRow;
+use crate::mysql::MysqlStore;
+use crate::{BoxFuture, Error, Result, SharedState};
+
+const STATEMENT_TIMEOUT: Duration = Duration::from_secs(10);
+
+async fn timed<T>(
+    what: &'static str,
+    f: impl std::future::Future<Output = Result<T>>,
+) -> Result<T> {
+    match tokio::time::timeout(STATEMENT_TIMEOUT, f).await {
+        Ok(r) => r,
+        Err(_) => Err(Error::Invalid {
+            what,
+            reason: format!(
+                "no answer from MySQL within {}s",
+                STATEMENT_TIMEOUT.as_secs()
+            ),
+        }),
+    }
+}
+
+/// Makes sure the lock row of `key` exists. Done in its own statement, outside the admission
+/// transaction: inserting it inside would take gap locks that deadlock concurrent admissions.
+async fn ensure_lock_row(conn: &mut Conn, key: &str) -> Result<()> {
+    conn.exec_drop(
+        "INSERT IGNORE INTO limit_locks (key_name) VALUES (?)",
+        (key,),
+    )
+    .await?;
+    Ok(())
+}
+
+fn is_deadlock(e: &Error) -> bool {
+    matches!(e, Error::Mysql(m) if matches!(&**m, mysql_async::Error::Server(se) if se.code == 1213 || se.code == 1205))
+}
+
+/// How often an admission is retried when InnoDB picks it as a deadlock victim.
+const DEADLOCK_RETRIES: u64 = 5;
+
+async fn lock_key(tx: &mut mysql_async::Transaction<'_>, key: &str) -> Result<()> {
+    let _: Option<String> = tx
+        .exec_first(
+            "SELECT key_name FROM limit_locks WHERE key_name = ? FOR UPDATE",
+            (key,),
+        )
+        .await?;
+    Ok(())
+}
+
+async fn try_rate(
+    conn: &mut Conn,
+    key: &str,
+    limit: u32,
+    window_ms: i64,
+    now_ms: i64,
+) -> Result<Option<i64>> {
+    let mut tx = conn.start_transaction(TxOpts::default()).await?;
+    lock_key(&mut tx, key).await?;
+    let row: Option<(i64, Option<i64>)> = tx
+        .exec_first(
+            "SELECT COUNT(*), MIN(ts_ms) FROM rate_events WHERE key_name = ? AND ts_ms > ?",
+            (key, now_ms - window_ms),
+        )
+        .await?;
+    let (count, oldest) = row.unwrap_or((0, None));
+    let out = if count < i64::from(limit) {
+        tx.exec_drop(
+            "INSERT INTO rate_events (key_name, ts_ms) VALUES (?, ?)",
+            (key, now_ms),
+        )
+        .await?;
+        None
+    } else {
+        Some((oldest.unwrap_or(now_ms) + window_ms - now_ms).max(1))
+    };
+    tx.commit().await?;
+    Ok(out)
+}
+
+async fn try_lease(
+    conn: &mut Conn,
+    key: &str,
+    limit: u32,
+    lease: &str,
+    until_ms: i64,
+    now_ms: i64,
+) -> Result<bool> {
+    let mut tx = conn.start_transaction(TxOpts::default()).await?;
+    lock_key(&mut tx, key).await?;
+    let held: Option<i64> = tx
+        .exec_first(
+            "SELECT COUNT(*) FROM leases WHERE key_name = ? AND until_ms > ?",
+            (key, now_ms),
+        )
+        .await?;
+    let ok = held.unwrap_or(0) < i64::from(limit);
+    if ok {
+        tx.exec_drop(
+            "INSERT INTO leases (lease_id, key_name, until_ms) VALUES (?, ?, ?)
+             ON DUPLICATE KEY UPDATE until_ms = VALUES(until_ms)",
+            (lease, key, until_ms),
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(ok)
+}
+
+impl SharedState for MysqlStore {
+    fn cooldowns_changed_since(
+        &self,
+        since_ms: i64,
+    ) -> BoxFuture<'_, Result<Vec<(CooldownRow, i64)>>> {
+        Box::pin(async move {
+            let mut conn = self.shared_conn().await?;
+            timed("reading cooldown changes", async {
+                let rows: Vec<(String, i64, i64, u32, String, i64)> = conn
+                    .exec(
+                        "SELECT target, until_ms, interval_ms, failures, reason, updated_at
+                         FROM cooldowns WHERE updated_at >= ?",
+                        (since_ms,),
+                    )
+                    .await?;
+                Ok(rows
+                    .into_iter()
+                    .map(|(target, until_ms, interval_ms, failures, reason, at)| {
+                        (
+                            CooldownRow {
+                                target,
+                                until_ms,
+                                interval_ms,
+                                failures,
+                                reason,
+                            },
+                            at,
+                        )
+                    })
+                    .collect())
+            })
+            .await
+        })
+    }
+
+    fn try_rate(
+        &self,
+        key: String,
+        limit: u32,
+        window_ms: i64,
+        now_ms: i64,
+    ) -> BoxFuture<'_, Result<Option<i64>>> {
+        Box::pin(async move {
+            let mut conn = self.shared_conn().await?;
+            timed("taking a rate slot", async {
+                ensure_lock_row(&mut conn, &key).await?;
+                let mut tries = 0;
+                loop {
+                    match try_rate(&mut conn, &key, limit, window_ms, now_ms).await {
+                        Err(e) if is_deadlock(&e) && tries < DEADLOCK_RETRIES => {
+                            tries += 1;
+                            tokio::time::sleep(Duration::from_millis(5 * tries)).await;
+                        }
+                        other => return other,
+                    }
+                }
+            })
+            .await
+        })
+    }
+
+    fn try_lease(
+        &self,
+        key: String,
+        limit: u32,
+        lease: String,
+        until_ms: i64,
+        now_ms: i64,
+    ) -> BoxFuture<'_, Result<bool>> {
+        Box::pin(async move {
+            let mut conn = self.shared_conn().await?;
+            timed("taking a lease", async {
+                ensure_lock_row(&mut conn, &key).await?;
+                let mut tries = 0;
+                loop {
+                    match try_lease(&mut conn, &key, limit, &lease, until_ms, now_ms).await {
+                        Err(e) if is_deadlock(&e) && tries < DEADLOCK_RETRIES => {
+                            tries += 1;
+                            tokio::time::sleep(Duration::from_millis(5 * tries)).await;
+                        }
+                        other => return other,
+                    }
+                }
+            })
+            .await
+        })
+    }
+
+    fn renew_leases(&self, leases: Vec<String>, until_ms: i64) -> BoxFuture<'_, Result<()>> {
+        Box::pin(async move {
+            if leases.is_empty() {
+                return Ok(());
+            }
+            let mut conn = self.shared_conn().await?;
+            timed("renewing leases", async {
+                conn.exec_batch(
+                    "UPDATE leases SET until_ms = ? WHERE lease_id = ?",
+                    leases.iter().map(|l| (until_ms, l.as_str())),
+                )
+                .await?;
+                Ok(())
+            })
+            .await
+        })
+    }
+
+    fn release_lease(&self, lease: String) -> BoxFuture<'_, Result<()>> {
+        Box::pin(async move {
+            let mut conn = self.shared_conn().await?;
+            timed("releasing a lease", async {
+                conn.exec_drop("DELETE FROM leases WHERE lease_id = ?", (lease,))
+                    .await?;
+                Ok(())
+            })
+            .await
+        })
+    }
+
+    fn spent(&self, keys: Vec<String>) -> BoxFuture<'_, Result<Vec<i64>>> {
+        Box::pin(async move {
+            let mut conn = self.shared_conn().await?;
+            timed("reading spend", async {
+                let mut out = Vec::with_capacity(keys.len());
+                for k in &keys {
+                    let v: Option<i64> = conn
+                        .exec_first(
+                            "SELECT micro_usd FROM spend WHERE key_name = ?",
+                            (k.as_str(),),
+                        )
+                        .await?;
+                    out.push(v.unwrap_or(0));
+                }
+                Ok(out)
+            })
+            .await
+        })
+    }
+
+    fn charge(&self, entries: Vec<(String, i64)>) -> BoxFuture<'_, Result<()>> {
+        Box::pin(async move {
+            if entries.is_empty() {
+                return Ok(());
+            }
+            let mut conn = self.shared_conn().await?;
+            timed("charging spend", async {
+                conn.exec_batch(
+                    "INSERT INTO spend (key_name, micro_usd) VALUES (?, ?)
+                     ON DUPLICATE KEY UPDATE micro_usd = micro_usd + VALUES(micro_usd)",
+                    entries.iter().map(|(k, v)| (k.as_str(), *v)),
+                )
+                .await?;
+                Ok(())
+            })
+            .await
+        })
+    }
+
+    fn cleanup(&self, now_ms: i64, logs_before_ms: Option<i64>) -> BoxFuture<'_, Result<u64>> {
+        Box::pin(async move {
+            let mut conn = self.shared_conn().await?;
+            timed("cleaning up", async {
+                conn.exec_drop("DELETE FROM rate_events WHERE ts_ms < ?", (now_ms - 3_600_000,))
+                    .await?;
+                conn.exec_drop("DELETE FROM leases WHERE until_ms < ?", (now_ms,)).await?;
+                let mut removed = 0;
+                if let Some(before) = logs_before_ms {
+                    conn.exec_drop(
+                        "DELETE a FROM request_attempts a JOIN request_logs l ON a.request_id = l.request_id
+                         WHERE l.started_at < ?",
+                        (before,),
+                    )
+                    .await?;
+                    conn.exec_drop("DELETE FROM request_logs WHERE started_at < ?", (before,))
+                        .await?;
+                    removed = conn.affected_rows();
+                }
+                Ok(removed)
+            })
+            .await
+        })
+    }
+}
