@@ -3,6 +3,15 @@
 
 mod config;
 
+/// Prints to stdout, ignoring a closed pipe: a gateway must not die because whoever started
+/// it stopped reading its banner.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
 use std::path::PathBuf;
 
 use anyhow::Context;
@@ -75,10 +84,10 @@ fn gen_token() -> anyhow::Result<()> {
     let token: String = std::iter::once("rg-".to_owned())
         .chain(bytes.iter().map(|b| format!("{b:02x}")))
         .collect();
-    println!("{token}");
-    println!();
-    println!("# add to relaygate.toml (or store only the hash with token_sha256):");
-    println!(
+    say!("{token}");
+    say!();
+    say!("# add to relaygate.toml (or store only the hash with token_sha256):");
+    say!(
         "[[tokens]]\nname = \"my-token\"\ntoken_sha256 = \"{}\"",
         relaygate_proxy::auth::hash_token(&token)
     );
@@ -139,37 +148,37 @@ async fn serve_main(cfg: config::Config, config_path: Option<PathBuf>) -> anyhow
         .with_context(|| format!("binding {}", cfg.listen))?;
     let addr = listener.local_addr()?;
     let table = gateway.table();
-    println!(
+    say!(
         "relaygate {} listening on http://{addr}",
         env!("CARGO_PKG_VERSION")
     );
-    println!("  storage: {}", cfg.storage);
+    say!("  storage: {}", cfg.storage);
     match &config_path {
-        Some(p) => println!("  config:  {}", p.display()),
-        None => println!("  config:  none (pass --config relaygate.toml or set RELAYGATE_CONFIG)"),
+        Some(p) => say!("  config:  {}", p.display()),
+        None => say!("  config:  none (pass --config relaygate.toml or set RELAYGATE_CONFIG)"),
     }
-    println!(
+    say!(
         "  channels: {}, client tokens: {}",
         table.channel_count(),
         if table.has_tokens() { "yes" } else { "none" }
     );
     if cfg.admin_enabled {
-        println!("  dashboard: http://{addr}/   (admin API: /admin/api, metrics: /metrics)");
+        say!("  dashboard: http://{addr}/   (admin API: /admin/api, metrics: /metrics)");
     }
     if let Some(pw) = generated_password {
-        println!();
-        println!("  Generated admin password (shown only this once; its argon2 hash is stored):");
-        println!("    {pw}");
-        println!("  Set [admin] password or RELAYGATE_ADMIN_PASSWORD to choose your own.");
+        say!();
+        say!("  Generated admin password (shown only this once; its argon2 hash is stored):");
+        say!("    {pw}");
+        say!("  Set [admin] password or RELAYGATE_ADMIN_PASSWORD to choose your own.");
     }
     if table.channel_count() == 0 || !table.has_tokens() {
-        println!();
-        println!("To route requests, add a channel and a client token to a config file, e.g.:");
-        println!(
+        say!();
+        say!("To route requests, add a channel and a client token to a config file, e.g.:");
+        say!(
             "  [[channels]]\n  name = \"anthropic\"\n  protocol = \"anthropic\"\n  base_url = \"https://api.anthropic.com\"\n  keys = [\"${{ANTHROPIC_API_KEY}}\"]\n  models = [\"claude-sonnet-4-5\"]\n"
         );
-        println!("  [[tokens]]\n  name = \"me\"\n  token = \"<run: relaygate gen-token>\"\n");
-        println!(
+        say!("  [[tokens]]\n  name = \"me\"\n  token = \"<run: relaygate gen-token>\"\n");
+        say!(
             "then run: relaygate serve --config relaygate.toml   (all settings: docs/configuration.md)"
         );
     }

@@ -87,10 +87,9 @@ fn start(args: &[&str], envs: &[(&str, &str)]) -> (Child, String, Vec<String>) {
     let stdout = child.stdout.take().unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
+        // Keep draining after the start line: a closed pipe must not be what stops the server.
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
+            let _ = tx.send(line);
         }
     });
     let mut lines = Vec::new();

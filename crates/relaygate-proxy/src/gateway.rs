@@ -140,6 +140,20 @@ impl SlotGuard {
         self.slots.push(slot);
     }
 
+    /// Releases the slots now and waits until the store has them back, so the next attempt
+    /// of the same request can take them again.
+    pub async fn release(mut self) {
+        for slot in std::mem::take(&mut self.slots) {
+            let Slot::Lease(id) = slot;
+            if let Ok(mut held) = self.inner.held_leases.lock() {
+                held.remove(&id);
+            }
+            if let Err(e) = self.inner.store.release_lease(id).await {
+                tracing::warn!(error = %e, "releasing a lease failed");
+            }
+        }
+    }
+
     /// Takes over the slots of `other`.
     pub fn absorb(&mut self, mut other: SlotGuard) {
         self.slots.append(&mut other.slots);

@@ -1153,7 +1153,7 @@ async fn failover(mut ctx: Ctx, candidates: Vec<(Arc<ChannelEntry>, String)>) ->
                     ctx.log.row.attempt_log.push(entry);
                     untranslatable = Some(why);
                     dead_channels.push(p.channel.id);
-                    drop(channel_slot);
+                    channel_slot.release().await;
                     continue;
                 }
             },
@@ -1268,7 +1268,7 @@ async fn failover(mut ctx: Ctx, candidates: Vec<(Arc<ChannelEntry>, String)>) ->
                     }
                     ctx.log.row.attempt_log.push(entry);
                     if v.scope == Scope::Client || !v.retry_elsewhere {
-                        drop(channel_slot);
+                        channel_slot.release().await;
                         return give_up(ctx, f);
                     }
                     match target {
@@ -1284,7 +1284,7 @@ async fn failover(mut ctx: Ctx, candidates: Vec<(Arc<ChannelEntry>, String)>) ->
                 }
             }
         }
-        drop(channel_slot);
+        channel_slot.release().await;
     }
     match last {
         Some(f) => give_up(ctx, f),

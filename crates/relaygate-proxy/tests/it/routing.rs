@@ -736,3 +736,29 @@ async fn budgets_skip_spent_channels_refuse_spent_tokens_and_apply_multipliers()
     let costs: Vec<Option<i64>> = logs.iter().rev().map(|l| l.cost_micro_usd).collect();
     assert_eq!(costs[..2], [Some(2 * one), Some(one)]);
 }
+
+#[tokio::test]
+async fn a_concurrency_limit_of_one_still_lets_a_request_fail_over_to_the_next_key() {
+    // The failed attempt's slot must be back before the next key of the same channel tries.
+    let mock = MockUpstream::start().await.unwrap();
+    mock.on_key("bad", Behavior::status(401, r#"{"error":{"message":"Incorrect API key provided","type":"invalid_request_error","code":"invalid_api_key"}}"#));
+    let mut c = channel(
+        "one",
+        Protocol::OpenAiChat,
+        &mock.url(),
+        &["bad", "good"],
+        &["gpt-x"],
+    );
+    c.limits = ChannelLimits {
+        max_concurrency: 1,
+        ..ChannelLimits::default()
+    };
+    let env = Env::start(vec![c]).await;
+    for _ in 0..5 {
+        let (path, body) = request_for(Protocol::OpenAiChat, "gpt-x", false);
+        assert_eq!(
+            env.post(Protocol::OpenAiChat, &path, &body).await.status,
+            200
+        );
+    }
+}
