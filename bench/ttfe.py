@@ -24,8 +24,11 @@ PATH = "/v1/chat/completions"
 TIMEOUT_S = 15.0
 
 
-def one(port: int, body: bytes, token: str) -> float:
-    """Returns the TTFE in milliseconds for one request to 127.0.0.1:port."""
+def one(port: int, body: bytes, token: str) -> tuple:
+    """Returns (first event, first content) times in milliseconds for one request: the first
+    complete `data:` line, and the first `data:` line carrying answer text (a non-empty
+    `"content"` delta). relaygate holds events before the first content to catch soft errors,
+    so the two differ through the gateway."""
     conn = http.client.HTTPConnection(HOST, port, timeout=TIMEOUT_S)
     try:
         conn.connect()
@@ -42,20 +45,25 @@ def one(port: int, body: bytes, token: str) -> float:
             raise RuntimeError(f"port {port}: HTTP {resp.status}: {resp.read()[:300]!r}")
         deadline = time.monotonic() + TIMEOUT_S
         ttfe = None
+        ttfc = None
         while time.monotonic() < deadline:
             line = resp.readline()
             if not line:
                 break
             if line.startswith(b"data:"):
-                ttfe = (time.perf_counter() - t0) * 1000.0
-                break
-        if ttfe is None:
-            raise RuntimeError(f"port {port}: stream ended without a data: line")
+                now = (time.perf_counter() - t0) * 1000.0
+                if ttfe is None:
+                    ttfe = now
+                if b'"content":"' in line and b'"content":""' not in line:
+                    ttfc = now
+                    break
+        if ttfe is None or ttfc is None:
+            raise RuntimeError(f"port {port}: stream ended without a data: line with content")
         # Drain the rest of the stream (bounded by the socket timeout and the deadline).
         while time.monotonic() < deadline:
             if not resp.read(65536):
                 break
-        return ttfe
+        return ttfe, ttfc
     finally:
         conn.close()
 
@@ -94,17 +102,22 @@ def main() -> None:
     ).encode()
     targets = {"direct": a.direct_port, "gateway": a.gateway_port}
     samples = {"direct": [], "gateway": []}
+    content = {"direct": [], "gateway": []}
     try:
         for _ in range(a.warmup):
             for port in targets.values():
                 one(port, body, a.token)
         for _ in range(a.n):
             for name, port in targets.items():
-                samples[name].append(one(port, body, a.token))
+                first, text = one(port, body, a.token)
+                samples[name].append(first)
+                content[name].append(text)
     except (OSError, RuntimeError, http.client.HTTPException) as e:
         sys.exit(f"ttfe.py: {e}")
 
     result = {name: summary(xs) for name, xs in samples.items()}
+    for name, xs in content.items():
+        result[name]["content"] = summary(xs)
     with open(a.out, "w", encoding="utf-8") as f:
         json.dump(result, f, indent=2)
     for name, s in result.items():
