@@ -232,6 +232,42 @@ pub(crate) fn apply_percentiles(rows: &mut [StatsRow], samples: Vec<Sample>) {
 }
 
 /// Sorts statistics rows by bucket, then by requests (most first), then key.
+/// Adds rows from `stats_hourly` (logs already removed by retention) to the rows computed from
+/// `request_logs`. The two never cover the same request, so counts simply add up; percentiles
+/// come from raw rows only.
+pub(crate) fn merge_rollup(rows: &mut Vec<StatsRow>, rolled: Vec<StatsRow>) {
+    for r in rolled {
+        match rows
+            .iter_mut()
+            .find(|x| x.bucket_start_ms == r.bucket_start_ms && x.key == r.key)
+        {
+            Some(x) => {
+                x.requests += r.requests;
+                x.errors += r.errors;
+                x.input_tokens += r.input_tokens;
+                x.output_tokens += r.output_tokens;
+                x.cache_read_tokens += r.cache_read_tokens;
+                x.cache_write_tokens += r.cache_write_tokens;
+                x.cost_micro_usd += r.cost_micro_usd;
+                x.unpriced += r.unpriced;
+            }
+            None => rows.push(r),
+        }
+    }
+}
+
+/// The grouping expression over `stats_hourly` (token 0 there means unauthenticated).
+pub(crate) fn rollup_group_expr(g: GroupBy, cast_text: &str) -> String {
+    match g {
+        GroupBy::None => "''".to_owned(),
+        GroupBy::Channel => "channel_name".to_owned(),
+        GroupBy::Model => "model_requested".to_owned(),
+        GroupBy::Token => {
+            format!("CASE WHEN token_id = 0 THEN '' ELSE CAST(token_id AS {cast_text}) END")
+        }
+    }
+}
+
 pub(crate) fn sort_stats(rows: &mut [StatsRow]) {
     rows.sort_by(|a, b| {
         a.bucket_start_ms

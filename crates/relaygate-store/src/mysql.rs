@@ -46,6 +46,11 @@ const MIGRATIONS: &[(u32, &str, &str)] = &[
         "shared",
         include_str!("../migrations/mysql/0003_shared.sql"),
     ),
+    (
+        4,
+        "rollup",
+        include_str!("../migrations/mysql/0004_rollup.sql"),
+    ),
 ];
 
 /// The named lock that serialises migrations across processes.

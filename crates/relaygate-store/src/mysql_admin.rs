@@ -200,6 +200,37 @@ impl MysqlStore {
                 })
                 .collect::<Result<Vec<Sample>>>()?;
             apply_percentiles(&mut rows, samples);
+            let rg = crate::admin::rollup_group_expr(q.group_by, "CHAR");
+            let rolled_sql = format!(
+                "SELECT {b} AS bk, CAST({rg} AS CHAR) AS gk, CAST(SUM(requests) AS SIGNED),
+                        CAST(SUM(errors) AS SIGNED), CAST(SUM(input_tokens) AS SIGNED),
+                        CAST(SUM(output_tokens) AS SIGNED), CAST(SUM(cache_read_tokens) AS SIGNED),
+                        CAST(SUM(cache_write_tokens) AS SIGNED), CAST(SUM(cost_micro_usd) AS SIGNED),
+                        CAST(SUM(unpriced) AS SIGNED)
+                 FROM stats_hourly WHERE started_at >= ? AND started_at < ?
+                 GROUP BY bk, gk"
+            );
+            let rolled: Vec<Row> = conn.exec(rolled_sql, (q.from_ms, q.to_ms)).await?;
+            let t = "stats_hourly";
+            let rolled = rolled
+                .into_iter()
+                .map(|mut r| {
+                    Ok(StatsRow {
+                        bucket_start_ms: take(&mut r, 0, t, "started_at")?,
+                        key: take(&mut r, 1, t, "group")?,
+                        requests: u64_of(take(&mut r, 2, t, "requests")?),
+                        errors: u64_of(take(&mut r, 3, t, "errors")?),
+                        input_tokens: u64_of(take(&mut r, 4, t, "input_tokens")?),
+                        output_tokens: u64_of(take(&mut r, 5, t, "output_tokens")?),
+                        cache_read_tokens: u64_of(take(&mut r, 6, t, "cache_read_tokens")?),
+                        cache_write_tokens: u64_of(take(&mut r, 7, t, "cache_write_tokens")?),
+                        cost_micro_usd: take(&mut r, 8, t, "cost_micro_usd")?,
+                        unpriced: u64_of(take(&mut r, 9, t, "unpriced")?),
+                        ..StatsRow::default()
+                    })
+                })
+                .collect::<Result<Vec<_>>>()?;
+            crate::admin::merge_rollup(&mut rows, rolled);
             sort_stats(&mut rows);
             Ok(rows)
         })

@@ -282,6 +282,29 @@ impl SharedState for MysqlStore {
                 conn.exec_drop("DELETE FROM leases WHERE until_ms < ?", (now_ms,)).await?;
                 let mut removed = 0;
                 if let Some(before) = logs_before_ms {
+                    // Keep hourly aggregates of what is about to go.
+                    conn.exec_drop(
+                        "INSERT INTO stats_hourly (started_at, channel_name, model_requested, token_id,
+                           requests, errors, input_tokens, output_tokens, cache_read_tokens,
+                           cache_write_tokens, cost_micro_usd, unpriced)
+                         SELECT (started_at DIV 3600000) * 3600000, COALESCE(channel_name, ''), model_requested,
+                           COALESCE(token_id, 0), COUNT(*),
+                           SUM(CASE WHEN status >= 400 OR error IS NOT NULL THEN 1 ELSE 0 END),
+                           COALESCE(SUM(input_tokens), 0), COALESCE(SUM(output_tokens), 0),
+                           COALESCE(SUM(cache_read_tokens), 0), COALESCE(SUM(cache_write_tokens), 0),
+                           COALESCE(SUM(cost_micro_usd), 0), SUM(unpriced)
+                         FROM request_logs WHERE started_at < ?
+                         GROUP BY 1, 2, 3, 4
+                         ON DUPLICATE KEY UPDATE requests = requests + VALUES(requests),
+                           errors = errors + VALUES(errors), input_tokens = input_tokens + VALUES(input_tokens),
+                           output_tokens = output_tokens + VALUES(output_tokens),
+                           cache_read_tokens = cache_read_tokens + VALUES(cache_read_tokens),
+                           cache_write_tokens = cache_write_tokens + VALUES(cache_write_tokens),
+                           cost_micro_usd = cost_micro_usd + VALUES(cost_micro_usd),
+                           unpriced = unpriced + VALUES(unpriced)",
+                        (before,),
+                    )
+                    .await?;
                     conn.exec_drop(
                         "DELETE a FROM request_attempts a JOIN request_logs l ON a.request_id = l.request_id
                          WHERE l.started_at < ?",

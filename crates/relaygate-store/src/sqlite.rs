@@ -30,6 +30,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/sqlite/0003_usage.sql"),
     include_str!("../migrations/sqlite/0004_admin.sql"),
     include_str!("../migrations/sqlite/0005_shared.sql"),
+    include_str!("../migrations/sqlite/0006_rollup.sql"),
 ];
 
 /// Log rows written per transaction at most.

@@ -172,6 +172,32 @@ fn stats(conn: &Connection, q: &StatsQuery) -> Result<Vec<StatsRow>> {
         )?
         .collect::<rusqlite::Result<Vec<Sample>>>()?;
     apply_percentiles(&mut rows, samples);
+    let rg = crate::admin::rollup_group_expr(q.group_by, "TEXT");
+    let rolled_sql = format!(
+        "SELECT {b} AS bk, {rg} AS gk, SUM(requests), SUM(errors), SUM(input_tokens), SUM(output_tokens),
+                SUM(cache_read_tokens), SUM(cache_write_tokens), SUM(cost_micro_usd), SUM(unpriced)
+         FROM stats_hourly WHERE started_at >= ?1 AND started_at < ?2
+         GROUP BY bk, gk"
+    );
+    let mut stmt = conn.prepare(&rolled_sql)?;
+    let rolled = stmt
+        .query_map(params![q.from_ms, q.to_ms], |r| {
+            Ok(StatsRow {
+                bucket_start_ms: r.get(0)?,
+                key: r.get(1)?,
+                requests: u64_of(r.get(2)?),
+                errors: u64_of(r.get(3)?),
+                input_tokens: u64_of(r.get(4)?),
+                output_tokens: u64_of(r.get(5)?),
+                cache_read_tokens: u64_of(r.get(6)?),
+                cache_write_tokens: u64_of(r.get(7)?),
+                cost_micro_usd: r.get(8)?,
+                unpriced: u64_of(r.get(9)?),
+                ..StatsRow::default()
+            })
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    crate::admin::merge_rollup(&mut rows, rolled);
     sort_stats(&mut rows);
     Ok(rows)
 }

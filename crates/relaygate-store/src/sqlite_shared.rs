@@ -172,6 +172,29 @@ impl SharedState for SqliteStore {
             tx.execute("DELETE FROM leases WHERE until_ms < ?1", [now_ms])?;
             let mut removed = 0u64;
             if let Some(before) = logs_before_ms {
+                // Keep hourly aggregates of what is about to go.
+                tx.execute(
+                    "INSERT INTO stats_hourly (started_at, channel_name, model_requested, token_id, requests,
+                       errors, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens,
+                       cost_micro_usd, unpriced)
+                     SELECT (started_at / 3600000) * 3600000, COALESCE(channel_name, ''), model_requested,
+                    COALESCE(token_id, 0), COUNT(*),
+                    SUM(CASE WHEN status >= 400 OR error IS NOT NULL THEN 1 ELSE 0 END),
+                    COALESCE(SUM(input_tokens), 0), COALESCE(SUM(output_tokens), 0),
+                    COALESCE(SUM(cache_read_tokens), 0), COALESCE(SUM(cache_write_tokens), 0),
+                    COALESCE(SUM(cost_micro_usd), 0), SUM(unpriced)
+                     FROM request_logs WHERE started_at < ?1
+                     GROUP BY 1, 2, 3, 4
+                     ON CONFLICT(started_at, channel_name, model_requested, token_id) DO UPDATE SET
+                       requests = requests + excluded.requests, errors = errors + excluded.errors,
+                       input_tokens = input_tokens + excluded.input_tokens,
+                       output_tokens = output_tokens + excluded.output_tokens,
+                       cache_read_tokens = cache_read_tokens + excluded.cache_read_tokens,
+                       cache_write_tokens = cache_write_tokens + excluded.cache_write_tokens,
+                       cost_micro_usd = cost_micro_usd + excluded.cost_micro_usd,
+                       unpriced = unpriced + excluded.unpriced",
+                    [before],
+                )?;
                 tx.execute(
                     "DELETE FROM request_attempts WHERE request_id IN
                        (SELECT request_id FROM request_logs WHERE started_at < ?1)",

@@ -267,4 +267,82 @@ shared_conformance!(
     spend_counters_add_up_atomically,
     cooldown_changes_are_visible_to_other_handles,
     cleanup_removes_old_logs_and_expired_state,
+    retention_keeps_hourly_aggregates,
 );
+
+pub async fn retention_keeps_hourly_aggregates(h: &dyn Harness) {
+    use relaygate_store::{Bucket, GroupBy, StatsQuery, UsageRow};
+    let s = h.open();
+    let t = now();
+    let old = t - 10 * 86_400_000;
+    for (i, status) in [200u16, 200, 502].into_iter().enumerate() {
+        s.record(RequestLog {
+            request_id: format!("agg-{i}"),
+            started_at_ms: old + i as i64,
+            token_id: if i == 0 { None } else { Some(4) },
+            client_protocol: "openai".to_owned(),
+            model_requested: "m".to_owned(),
+            channel_name: Some("c".to_owned()),
+            status,
+            attempts: 1,
+            usage: Some(UsageRow {
+                input: 10,
+                output: 5,
+                ..UsageRow::default()
+            }),
+            cost_micro_usd: Some(100),
+            ..RequestLog::default()
+        });
+    }
+    s.flush().await.unwrap();
+    let q = StatsQuery {
+        from_ms: old - 3_600_000,
+        to_ms: t,
+        bucket: Bucket::Total,
+        group_by: GroupBy::None,
+    };
+    let before = s.stats(q).await.unwrap();
+    assert_eq!(s.cleanup(t, Some(t - 7 * 86_400_000)).await.unwrap(), 3);
+    assert!(
+        s.query_logs(relaygate_store::LogQuery::default())
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let after = s.stats(q).await.unwrap();
+    assert_eq!(after.len(), 1, "{after:?}");
+    let (b, a) = (&before[0], &after[0]);
+    assert_eq!(
+        (
+            a.requests,
+            a.errors,
+            a.input_tokens,
+            a.output_tokens,
+            a.cost_micro_usd
+        ),
+        (3, 1, 30, 15, 300)
+    );
+    assert_eq!(
+        (a.requests, a.errors, a.cost_micro_usd),
+        (b.requests, b.errors, b.cost_micro_usd)
+    );
+    let by_token = s
+        .stats(StatsQuery {
+            group_by: GroupBy::Token,
+            ..q
+        })
+        .await
+        .unwrap();
+    let keys: Vec<(&str, u64)> = by_token
+        .iter()
+        .map(|r| (r.key.as_str(), r.requests))
+        .collect();
+    assert!(
+        keys.contains(&("", 1)) && keys.contains(&("4", 2)),
+        "{keys:?}"
+    );
+    // A second cleanup finds nothing new and does not double the aggregates.
+    assert_eq!(s.cleanup(t, Some(t - 7 * 86_400_000)).await.unwrap(), 0);
+    assert_eq!(s.stats(q).await.unwrap()[0].requests, 3);
+    s.close().await.unwrap();
+}
