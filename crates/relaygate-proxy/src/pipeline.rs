@@ -25,8 +25,8 @@ use relaygate_protocol::peek::{peek_request, rewrite_model};
 use relaygate_store::{AttemptLog, RequestLog};
 use relaygate_tokens::{Usage, count_request, usage_from_json};
 use relaygate_transform::{
-    RequestOptions, ResponseOptions, convert_error, convert_request, convert_response,
-    stream_converter,
+    RequestOptions, ResponseOptions, convert_error, convert_request,
+    convert_response_with_tool_names, stream_converter_with_tool_names, tool_name_table,
 };
 use tokio::time::{Instant, timeout, timeout_at};
 
@@ -660,6 +660,8 @@ struct Outgoing {
     query: Option<String>,
     body: Bytes,
     translated: bool,
+    /// Tool names shortened for the upstream, with the client's originals (restored in answers).
+    tool_names: Vec<(String, String)>,
 }
 
 /// The canonical path of `protocol`'s main call.
@@ -694,6 +696,7 @@ fn prepare(ctx: &Ctx, upstream: Protocol, upstream_model: &str) -> Result<Outgoi
             query: ctx.query.clone(),
             body,
             translated: false,
+            tool_names: Vec::new(),
         });
     }
     let opts = RequestOptions {
@@ -711,6 +714,7 @@ fn prepare(ctx: &Ctx, upstream: Protocol, upstream_model: &str) -> Result<Outgoi
         query,
         body: Bytes::from(converted.value),
         translated: true,
+        tool_names: tool_name_table(ctx.protocol, upstream, &ctx.body),
     })
 }
 
@@ -853,7 +857,12 @@ async fn attempt(ctx: &Ctx, p: &Planned, url: &str, out: &Outgoing, policy: &Pol
                 id_seed: ctx.log.row.request_id.clone(),
             };
             Convert::new(
-                stream_converter(p.channel.protocol, ctx.protocol, &opts),
+                stream_converter_with_tool_names(
+                    p.channel.protocol,
+                    ctx.protocol,
+                    &opts,
+                    &out.tool_names,
+                ),
                 ctx.protocol,
                 !ctx.client_sse(),
             )
@@ -986,7 +995,13 @@ async fn attempt(ctx: &Ctx, p: &Planned, url: &str, out: &Outgoing, policy: &Pol
             client_model: ctx.model.clone(),
             id_seed: ctx.log.row.request_id.clone(),
         };
-        match convert_response(p.channel.protocol, ctx.protocol, &held, &opts) {
+        match convert_response_with_tool_names(
+            p.channel.protocol,
+            ctx.protocol,
+            &held,
+            &opts,
+            &out.tool_names,
+        ) {
             Ok(c) => {
                 if !c.losses.is_empty() {
                     tracing::debug!(request_id = %ctx.log.row.request_id, losses = ?c.losses, "response translation dropped fields");

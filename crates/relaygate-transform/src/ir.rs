@@ -30,11 +30,18 @@ impl Family {
     }
 }
 
+/// The marker after `rg.<family>.` that flags a whole redacted (encrypted) reasoning block
+/// (Anthropic `redacted_thinking`); vendor blobs are base64 and never contain a dot.
+const REDACTED: &str = "redacted.";
+
 /// An opaque reasoning signature with its origin.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Sig {
     pub family: Family,
     pub value: String,
+    /// The blob is a whole redacted reasoning block (Anthropic `redacted_thinking` data), not
+    /// the signature of visible reasoning text.
+    pub redacted: bool,
 }
 
 impl Sig {
@@ -42,15 +49,28 @@ impl Sig {
         Sig {
             family,
             value: value.into(),
+            redacted: false,
         }
     }
 
-    /// Reads a signature a client of `client` sent: tagged values keep their tagged origin.
+    /// The data of a redacted reasoning block minted by `family`.
+    pub(crate) fn redacted(family: Family, value: impl Into<String>) -> Sig {
+        Sig {
+            redacted: true,
+            ..Sig::new(family, value)
+        }
+    }
+
+    /// Reads a signature a client of `client` sent: tagged values keep their tagged origin
+    /// (and their redacted marker).
     pub(crate) fn parse(client: Protocol, raw: &str) -> Sig {
         for fam in [Family::Anthropic, Family::Gemini, Family::OpenAi] {
             let prefix = format!("rg.{}.", fam.tag());
             if let Some(rest) = raw.strip_prefix(&prefix) {
-                return Sig::new(fam, rest);
+                return match rest.strip_prefix(REDACTED) {
+                    Some(data) => Sig::redacted(fam, data),
+                    None => Sig::new(fam, rest),
+                };
             }
         }
         Sig::new(Family::of(client), raw)
@@ -60,6 +80,8 @@ impl Sig {
     pub(crate) fn for_client(&self, client: Protocol) -> String {
         if Family::of(client) == self.family {
             self.value.clone()
+        } else if self.redacted {
+            format!("rg.{}.{REDACTED}{}", self.family.tag(), self.value)
         } else {
             format!("rg.{}.{}", self.family.tag(), self.value)
         }
@@ -226,6 +248,13 @@ pub(crate) enum Part {
         media: Media,
         filename: Option<String>,
     },
+    /// An Anthropic `document` whose source is plain text (`{"type": "text", ...}`).
+    TextDocument {
+        text: String,
+        title: Option<String>,
+        context: Option<String>,
+        cache_control: Option<Value>,
+    },
     ToolCall(ToolCall),
     ToolResult {
         call_id: String,
@@ -246,6 +275,42 @@ impl Part {
         Part::Text {
             text: t.into(),
             cache_control: None,
+        }
+    }
+
+    /// A text document as a plain text part (title, context and body separated by blank lines),
+    /// for upstreams without a text-document type; other parts are returned unchanged.
+    pub(crate) fn flatten_text_document(self) -> Part {
+        match self {
+            Part::TextDocument {
+                text,
+                title,
+                context,
+                cache_control,
+            } => Part::Text {
+                text: [title, context, Some(text)]
+                    .into_iter()
+                    .flatten()
+                    .filter(|x| !x.is_empty())
+                    .collect::<Vec<_>>()
+                    .join("\n\n"),
+                cache_control,
+            },
+            Part::ToolResult {
+                call_id,
+                name,
+                content,
+                is_error,
+            } => Part::ToolResult {
+                call_id,
+                name,
+                content: content
+                    .into_iter()
+                    .map(Part::flatten_text_document)
+                    .collect(),
+                is_error,
+            },
+            other => other,
         }
     }
 }

@@ -18,7 +18,12 @@
 //! `thoughtSignature` and a Responses `encrypted_content` are handed to a client of another
 //! family tagged with their origin (`rg.<family>.` prefix), and restored when that client sends
 //! them back toward an upstream of the same family. A signature is never sent to an upstream of
-//! another family.
+//! another family. The data of an Anthropic `redacted_thinking` block travels as
+//! `rg.anthropic.redacted.<data>` so it comes back as `redacted_thinking`.
+//!
+//! OpenAI Chat and Responses upstreams reject function names outside `^[a-zA-Z0-9_-]{1,64}$`;
+//! such names are renamed deterministically, and [`tool_name_table`] with
+//! [`convert_response_with_tool_names`] / [`stream_converter_with_tool_names`] restores them.
 //!
 //! # What it is not
 //!
@@ -155,6 +160,21 @@ pub fn convert_request(
     request::convert(client, upstream, body, opts)
 }
 
+/// The tools [`convert_request`] renames for `upstream`, as `(upstream name, client name)`
+/// pairs, for [`convert_response_with_tool_names`] and [`stream_converter_with_tool_names`].
+///
+/// OpenAI Chat and Responses upstreams only accept function names matching
+/// `^[a-zA-Z0-9_-]{1,64}$`; other names are sanitised and shortened deterministically (kept
+/// prefix plus a hash). `body` is the client's request body, as given to [`convert_request`].
+/// The table is empty when nothing is renamed, for other upstreams, when both sides speak the
+/// same protocol and when the body cannot be read.
+pub fn tool_name_table(client: Protocol, upstream: Protocol, body: &[u8]) -> Vec<(String, String)> {
+    if client == upstream {
+        return Vec::new();
+    }
+    request::tool_name_table(client, upstream, body)
+}
+
 /// Upstream non-stream JSON body -> client JSON body.
 ///
 /// An upstream that streamed although asked not to (an SSE body) is aggregated first.
@@ -171,7 +191,28 @@ pub fn convert_response(
             losses: Vec::new(),
         });
     }
-    response::convert(upstream, client, body, opts)
+    response::convert(upstream, client, body, opts, &[])
+}
+
+/// [`convert_response`] that also gives renamed tools back their client names.
+///
+/// `tool_names` holds `(upstream name, client name)` pairs, as [`tool_name_table`] returns them
+/// for the client's request: a call the upstream made under the first name reaches the client
+/// under the second. Names not in the table are left as the upstream sent them.
+pub fn convert_response_with_tool_names(
+    upstream: Protocol,
+    client: Protocol,
+    body: &[u8],
+    opts: &ResponseOptions,
+    tool_names: &[(String, String)],
+) -> Result<Converted<Vec<u8>>, Error> {
+    if client == upstream {
+        return Ok(Converted {
+            value: body.to_vec(),
+            losses: Vec::new(),
+        });
+    }
+    response::convert(upstream, client, body, opts, tool_names)
 }
 
 /// A stateful stream converter.
@@ -201,5 +242,20 @@ pub fn stream_converter(
     if upstream == client {
         return Box::new(stream::Identity);
     }
-    stream::converter(upstream, client, opts)
+    stream::converter(upstream, client, opts, &[])
+}
+
+/// [`stream_converter`] that also gives renamed tools back their client names.
+///
+/// `tool_names` is as for [`convert_response_with_tool_names`].
+pub fn stream_converter_with_tool_names(
+    upstream: Protocol,
+    client: Protocol,
+    opts: &ResponseOptions,
+    tool_names: &[(String, String)],
+) -> Box<dyn StreamConverter> {
+    if upstream == client {
+        return Box::new(stream::Identity);
+    }
+    stream::converter(upstream, client, opts, tool_names)
 }

@@ -90,6 +90,32 @@ pub(crate) fn sanitize_tool_id(id: &str) -> String {
     format!("{base}_{:08x}", fnv(id))
 }
 
+/// The longest function name OpenAI (Chat and Responses) accepts.
+pub(crate) const OPENAI_TOOL_NAME_MAX: usize = 64;
+
+/// A function name OpenAI accepts (`^[a-zA-Z0-9_-]{1,64}$`), deterministic so responses can be
+/// mapped back: valid names are kept, others get their invalid characters replaced by `_`, are
+/// cut to 55 characters and get `_` plus an 8-hex-digit hash of the original name.
+pub(crate) fn openai_tool_name(name: &str) -> String {
+    let valid = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == '-';
+    if !name.is_empty() && name.len() <= OPENAI_TOOL_NAME_MAX && name.chars().all(valid) {
+        return name.to_owned();
+    }
+    let base: String = name
+        .chars()
+        .map(|c| if valid(c) { c } else { '_' })
+        .take(OPENAI_TOOL_NAME_MAX - 9)
+        .collect();
+    format!("{base}_{:08x}", fnv(name))
+}
+
+/// The client's name for a tool the upstream called `name`, from `(upstream, client)` pairs.
+pub(crate) fn restore_tool_name(table: &[(String, String)], name: &mut String) {
+    if let Some((_, original)) = table.iter().find(|(up, _)| up == name) {
+        name.clone_from(original);
+    }
+}
+
 /// Splits a `data:` URL into mime and base64 payload.
 pub(crate) fn media_from_url(url: &str) -> Media {
     if let Some(rest) = url.strip_prefix("data:")
@@ -156,6 +182,25 @@ mod tests {
         assert!(a.starts_with("functions_get_weather_0_"));
         assert_eq!(a, sanitize_tool_id("functions.get_weather:0"));
         assert_ne!(a, sanitize_tool_id("functions_get_weather:0"));
+    }
+
+    #[test]
+    fn openai_tool_names_are_shortened_deterministically() {
+        assert_eq!(openai_tool_name("get_weather-2"), "get_weather-2");
+        let long = "mcp__server__".to_owned() + &"x".repeat(80);
+        let a = openai_tool_name(&long);
+        assert_eq!(a.len(), OPENAI_TOOL_NAME_MAX);
+        assert_eq!(a, openai_tool_name(&long));
+        assert_ne!(a, openai_tool_name(&(long.clone() + "y")));
+        let b = openai_tool_name("ns.get:weather");
+        assert!(b.starts_with("ns_get_weather_"));
+        assert!(
+            b.chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        );
+        let mut n = b.clone();
+        restore_tool_name(&[(b, "ns.get:weather".into())], &mut n);
+        assert_eq!(n, "ns.get:weather");
     }
 
     #[test]

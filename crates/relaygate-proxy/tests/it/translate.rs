@@ -326,3 +326,35 @@ async fn token_counts_are_answered_locally() {
         .await;
     assert_eq!(bad.status, 401);
 }
+
+#[tokio::test]
+async fn tool_names_an_openai_upstream_would_refuse_are_shortened_on_the_way() {
+    let mock = MockUpstream::start().await.unwrap();
+    let env = Env::start(vec![channel(
+        "o",
+        Protocol::OpenAiResponses,
+        &mock.url(),
+        &["up"],
+        &["m-x"],
+    )])
+    .await;
+    let long = format!("mcp__server.{}", "lookup".repeat(15));
+    let body = serde_json::json!({
+        "model": "m-x", "max_tokens": 64,
+        "messages": [{"role": "user", "content": "hi"}],
+        "tools": [{"name": long, "description": "d", "input_schema": {"type": "object", "properties": {}}}]
+    });
+    let r = env
+        .post(Protocol::Anthropic, "/v1/messages", &body.to_string())
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let sent: serde_json::Value = serde_json::from_slice(&mock.requests()[0].body).unwrap();
+    let name = sent["tools"][0]["name"].as_str().unwrap();
+    assert!(
+        name.len() <= 64
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-'),
+        "{name}"
+    );
+}

@@ -22,6 +22,10 @@ pub(crate) fn convert(
         Protocol::Gemini => decode::gemini::decode(&v, &mut losses)?,
     };
     fill_result_names(&mut req);
+    mark_redacted(&mut req);
+    if upstream != Protocol::Anthropic {
+        flatten_text_documents(&mut req);
+    }
     if req.turns.is_empty() && req.system.is_empty() {
         return Err(Error::EmptyRequest);
     }
@@ -42,6 +46,51 @@ pub(crate) fn convert(
         value: to_bytes(&out),
         losses,
     })
+}
+
+pub(crate) fn tool_name_table(
+    client: Protocol,
+    upstream: Protocol,
+    body: &[u8],
+) -> Vec<(String, String)> {
+    if !matches!(upstream, Protocol::OpenAiChat | Protocol::OpenAiResponses) {
+        return Vec::new();
+    }
+    let Ok(v) = parse(body) else {
+        return Vec::new();
+    };
+    let mut losses = Vec::new();
+    let decoded = match client {
+        Protocol::Anthropic => decode::anthropic::decode(&v, &mut losses),
+        Protocol::OpenAiChat => decode::chat::decode(&v, &mut losses),
+        Protocol::OpenAiResponses => decode::responses::decode(&v, &mut losses),
+        Protocol::Gemini => decode::gemini::decode(&v, &mut losses),
+    };
+    let Ok(req) = decoded else {
+        return Vec::new();
+    };
+    let mut names: Vec<&str> = Vec::new();
+    for t in &req.tools {
+        if let crate::ir::Tool::Function { name, .. } = t {
+            names.push(name);
+        }
+    }
+    if let Some(crate::ir::ToolChoice::Named(n)) = &req.tool_choice {
+        names.push(n);
+    }
+    for p in req.turns.iter().flat_map(|t| t.parts.iter()) {
+        if let Part::ToolCall(tc) = p {
+            names.push(&tc.name);
+        }
+    }
+    let mut table: Vec<(String, String)> = Vec::new();
+    for n in names {
+        let up = crate::util::openai_tool_name(n);
+        if up != n && !table.iter().any(|(u, _)| *u == up) {
+            table.push((up, n.to_owned()));
+        }
+    }
+    table
 }
 
 /// Losses every non-native upstream shares: Anthropic cache hints and call signatures.
@@ -91,6 +140,38 @@ fn note_cross_family(req: &Request, upstream: Protocol, losses: &mut Vec<Loss>) 
     }
 }
 
+/// Reasoning whose blob carries the redacted marker is a redacted block again, without text
+/// (a client of another family hands it back as reasoning with an empty or made-up summary).
+fn mark_redacted(req: &mut Request) {
+    for t in &mut req.turns {
+        for p in &mut t.parts {
+            if let Part::Reasoning {
+                text,
+                signature: Some(sig),
+                redacted,
+            } = p
+                && sig.redacted
+            {
+                *redacted = true;
+                text.clear();
+            }
+        }
+    }
+}
+
+/// Text documents become text parts for upstreams that have no text-document type.
+fn flatten_text_documents(req: &mut Request) {
+    let parts = req
+        .system
+        .iter_mut()
+        .chain(req.turns.iter_mut().flat_map(|t| t.parts.iter_mut()));
+    for p in parts {
+        if matches!(p, Part::TextDocument { .. } | Part::ToolResult { .. }) {
+            *p = std::mem::replace(p, Part::text("")).flatten_text_document();
+        }
+    }
+}
+
 /// Fills `ToolResult.name` from the calls of the conversation (Gemini needs the name).
 fn fill_result_names(req: &mut Request) {
     let mut names: Vec<(String, String)> = Vec::new();
@@ -136,4 +217,24 @@ pub(crate) fn joined_text(parts: &[Part], sep: &str) -> String {
         })
         .collect::<Vec<_>>()
         .join(sep)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn text_documents_stay_text_documents_for_anthropic() {
+        let doc = json!({"type": "document", "title": "Notes", "context": "May",
+            "cache_control": {"type": "ephemeral"},
+            "source": {"type": "text", "media_type": "text/plain", "data": "Ship Friday."}});
+        let body = json!({"messages": [{"role": "user", "content": [doc]}]});
+        let mut losses = Vec::new();
+        let req = decode::anthropic::decode(&body, &mut losses).unwrap();
+        let opts = RequestOptions::default();
+        let out = encode::anthropic::encode(&req, &opts, &mut losses);
+        assert_eq!(out["messages"][0]["content"][0], doc);
+        assert!(losses.is_empty(), "{losses:?}");
+    }
 }

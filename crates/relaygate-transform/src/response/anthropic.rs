@@ -32,7 +32,7 @@ pub(crate) fn decode(v: &Value) -> Result<Response, Error> {
             }),
             "redacted_thinking" => parts.push(OutPart::Reasoning {
                 text: String::new(),
-                signature: Some(Sig::new(Family::Anthropic, s(b, "data").unwrap_or(""))),
+                signature: Some(Sig::redacted(Family::Anthropic, s(b, "data").unwrap_or(""))),
                 redacted: true,
             }),
             "tool_use" | "server_tool_use" => parts.push(OutPart::ToolCall(ToolCall {

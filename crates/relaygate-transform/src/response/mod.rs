@@ -46,8 +46,14 @@ pub(crate) fn convert(
     client: Protocol,
     body: &[u8],
     opts: &ResponseOptions,
+    tool_names: &[(String, String)],
 ) -> Result<Converted<Vec<u8>>, Error> {
-    let r = decode(upstream, body)?;
+    let mut r = decode(upstream, body)?;
+    for p in &mut r.parts {
+        if let crate::ir::OutPart::ToolCall(tc) = p {
+            crate::util::restore_tool_name(tool_names, &mut tc.name);
+        }
+    }
     let mut out = Out {
         model: &opts.client_model,
         seed: clean_seed(&opts.id_seed),

@@ -70,11 +70,13 @@ pub(crate) fn converter(
     upstream: Protocol,
     client: Protocol,
     opts: &ResponseOptions,
+    tool_names: &[(String, String)],
 ) -> Box<dyn StreamConverter> {
     Box::new(Converter {
         decoder: decoder(upstream),
         normalizer: Normalizer::new(clean_seed(&opts.id_seed)),
         encoder: encoder(client, opts),
+        tool_names: tool_names.to_vec(),
         ended: false,
         deltas: Vec::new(),
         ordered: Vec::new(),
@@ -85,6 +87,8 @@ struct Converter {
     decoder: Box<dyn Decoder>,
     normalizer: Normalizer,
     encoder: Box<dyn Encoder>,
+    /// `(upstream name, client name)` pairs of renamed tools.
+    tool_names: Vec<(String, String)>,
     ended: bool,
     deltas: Vec<Delta>,
     ordered: Vec<Delta>,
@@ -97,9 +101,12 @@ impl StreamConverter for Converter {
         }
         self.deltas.clear();
         self.decoder.decode(event, &mut self.deltas)?;
-        for d in self.deltas.drain(..) {
+        for mut d in self.deltas.drain(..) {
             if self.ended {
                 break;
+            }
+            if let Delta::ToolStart { name, .. } = &mut d {
+                crate::util::restore_tool_name(&self.tool_names, name);
             }
             let end = matches!(d, Delta::Done | Delta::Error(_));
             self.normalizer.push(d, &mut self.ordered);

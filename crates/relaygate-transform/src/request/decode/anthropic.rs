@@ -19,10 +19,6 @@ fn media(src: &Value) -> Option<Media> {
         }),
         "url" => Some(Media::Url(s(src, "url")?.to_owned())),
         "file" => Some(Media::FileId(s(src, "file_id")?.to_owned())),
-        "text" => Some(Media::Base64 {
-            mime: "text/plain".into(),
-            data: s(src, "data").unwrap_or("").to_owned(),
-        }),
         _ => None,
     }
 }
@@ -37,6 +33,12 @@ fn block(b: &Value, losses: &mut Vec<Loss>) -> Option<Part> {
         "image" => Part::Image {
             media: media(&b["source"])?,
             detail: None,
+        },
+        "document" if s(&b["source"], "type") == Some("text") => Part::TextDocument {
+            text: s(&b["source"], "data").unwrap_or("").to_owned(),
+            title: s(b, "title").map(str::to_owned),
+            context: s(b, "context").map(str::to_owned),
+            cache_control: b.get("cache_control").cloned(),
         },
         "document" => Part::Document {
             media: media(&b["source"])?,
@@ -73,7 +75,10 @@ fn block(b: &Value, losses: &mut Vec<Loss>) -> Option<Part> {
         },
         "redacted_thinking" => Part::Reasoning {
             text: String::new(),
-            signature: Some(Sig::parse(P, s(b, "data").unwrap_or(""))),
+            signature: Some(Sig {
+                redacted: true,
+                ..Sig::parse(P, s(b, "data").unwrap_or(""))
+            }),
             redacted: true,
         },
         other => {

@@ -45,6 +45,25 @@ fn block(p: &Part, losses: &mut Vec<Loss>) -> Option<Value> {
             }
             b
         }
+        Part::TextDocument {
+            text,
+            title,
+            context,
+            cache_control,
+        } => {
+            let mut b = json!({"type": "document",
+                "source": {"type": "text", "media_type": "text/plain", "data": text}});
+            if let Some(t) = title {
+                b["title"] = json!(t);
+            }
+            if let Some(c) = context {
+                b["context"] = json!(c);
+            }
+            if let Some(cc) = cache_control {
+                b["cache_control"] = cc.clone();
+            }
+            b
+        }
         Part::ToolCall(tc) => {
             json!({"type": "tool_use", "id": sanitize_tool_id(&tc.id), "name": tc.name,
             "input": args_value(&tc.arguments)})

@@ -11,7 +11,7 @@ use serde_json::{Map, Value, json};
 
 use crate::ir::{Media, Part, Request, ResponseFormat, Role, Thinking, Tool, ToolChoice};
 use crate::request::joined_text;
-use crate::util::{data_url, lose, put};
+use crate::util::{data_url, lose, openai_tool_name, put};
 use crate::{Loss, RequestOptions};
 
 fn content_item(p: &Part) -> Option<Value> {
@@ -142,7 +142,7 @@ pub(crate) fn encode(r: &Request, opts: &RequestOptions, losses: &mut Vec<Loss>)
                             }
                         }
                         Part::ToolCall(tc) => calls.push(json!({"id": tc.id, "type": "function",
-                            "function": {"name": tc.name, "arguments": tc.arguments}})),
+                            "function": {"name": openai_tool_name(&tc.name), "arguments": tc.arguments}})),
                         other => rest.push(other),
                     }
                 }
@@ -174,7 +174,7 @@ pub(crate) fn encode(r: &Request, opts: &RequestOptions, losses: &mut Vec<Loss>)
                 strict,
                 ..
             } => {
-                let mut f = json!({"name": name, "parameters": schema});
+                let mut f = json!({"name": openai_tool_name(name), "parameters": schema});
                 if let Some(d) = description {
                     f["description"] = json!(d);
                 }
@@ -199,7 +199,9 @@ pub(crate) fn encode(r: &Request, opts: &RequestOptions, losses: &mut Vec<Loss>)
                 ToolChoice::Auto => json!("auto"),
                 ToolChoice::None => json!("none"),
                 ToolChoice::Required => json!("required"),
-                ToolChoice::Named(n) => json!({"type": "function", "function": {"name": n}}),
+                ToolChoice::Named(n) => {
+                    json!({"type": "function", "function": {"name": openai_tool_name(n)}})
+                }
             }),
         );
         put(&mut m, "parallel_tool_calls", r.parallel_tool_calls);

@@ -77,6 +77,11 @@ pub(crate) fn encode(r: &Request, losses: &mut Vec<Loss>) -> Value {
                         parts.push(json!({"text": text}));
                     }
                 }
+                Part::TextDocument { .. } => {
+                    if let Part::Text { text, .. } = p.clone().flatten_text_document() {
+                        parts.push(json!({"text": text}));
+                    }
+                }
                 Part::Image { media, .. } | Part::Document { media, .. } => {
                     parts.push(media_part(media))
                 }

@@ -10,7 +10,7 @@ use serde_json::{Map, Value, json};
 
 use crate::ir::{Media, Part, Request, ResponseFormat, Role, Tool, ToolChoice};
 use crate::request::joined_text;
-use crate::util::{data_url, lose, put};
+use crate::util::{data_url, lose, openai_tool_name, put};
 use crate::{Loss, Protocol, RequestOptions};
 
 const P: Protocol = Protocol::OpenAiResponses;
@@ -79,7 +79,7 @@ pub(crate) fn encode(r: &Request, opts: &RequestOptions, losses: &mut Vec<Loss>)
             match p {
                 Part::ToolCall(tc) => {
                     flush(&mut input, &mut pending, role);
-                    input.push(json!({"type": "function_call", "call_id": tc.id, "name": tc.name, "arguments": tc.arguments}));
+                    input.push(json!({"type": "function_call", "call_id": tc.id, "name": openai_tool_name(&tc.name), "arguments": tc.arguments}));
                 }
                 Part::ToolResult {
                     call_id,
@@ -155,7 +155,7 @@ pub(crate) fn encode(r: &Request, opts: &RequestOptions, losses: &mut Vec<Loss>)
                 strict,
                 ..
             } => {
-                let mut f = json!({"type": "function", "name": name, "parameters": schema, "strict": strict.unwrap_or(false)});
+                let mut f = json!({"type": "function", "name": openai_tool_name(name), "parameters": schema, "strict": strict.unwrap_or(false)});
                 if let Some(d) = description {
                     f["description"] = json!(d);
                 }
@@ -173,7 +173,7 @@ pub(crate) fn encode(r: &Request, opts: &RequestOptions, losses: &mut Vec<Loss>)
                 ToolChoice::Auto => json!("auto"),
                 ToolChoice::None => json!("none"),
                 ToolChoice::Required => json!("required"),
-                ToolChoice::Named(n) => json!({"type": "function", "name": n}),
+                ToolChoice::Named(n) => json!({"type": "function", "name": openai_tool_name(n)}),
             }),
         );
         put(&mut m, "parallel_tool_calls", r.parallel_tool_calls);

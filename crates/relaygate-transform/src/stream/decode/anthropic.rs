@@ -107,7 +107,7 @@ impl crate::stream::Decoder for AnthropicDecoder {
                         Block::Thinking
                     }
                     "redacted_thinking" => {
-                        out.push(Delta::RedactedReasoning(Sig::new(
+                        out.push(Delta::RedactedReasoning(Sig::redacted(
                             Family::Anthropic,
                             s(b, "data").unwrap_or(""),
                         )));
