@@ -129,6 +129,24 @@ fn bucket_expr(q: &StatsQuery) -> String {
     }
 }
 
+/// One row of `SELECT bucket, group, requests, errors, input, output, cache read, cache write,
+/// cost, unpriced` (from `request_logs` or `stats_hourly`).
+fn stats_row(mut r: Row, t: &'static str) -> Result<StatsRow> {
+    Ok(StatsRow {
+        bucket_start_ms: take(&mut r, 0, t, "started_at")?,
+        key: take(&mut r, 1, t, "group")?,
+        requests: u64_of(take(&mut r, 2, t, "requests")?),
+        errors: u64_of(take(&mut r, 3, t, "errors")?),
+        input_tokens: u64_of(take(&mut r, 4, t, "input_tokens")?),
+        output_tokens: u64_of(take(&mut r, 5, t, "output_tokens")?),
+        cache_read_tokens: u64_of(take(&mut r, 6, t, "cache_read_tokens")?),
+        cache_write_tokens: u64_of(take(&mut r, 7, t, "cache_write_tokens")?),
+        cost_micro_usd: take(&mut r, 8, t, "cost_micro_usd")?,
+        unpriced: u64_of(take(&mut r, 9, t, "unpriced")?),
+        ..StatsRow::default()
+    })
+}
+
 impl MysqlStore {
     async fn admin_exec(
         &self,
@@ -166,21 +184,7 @@ impl MysqlStore {
             let t = "request_logs";
             let mut rows = sums
                 .into_iter()
-                .map(|mut r| {
-                    Ok(StatsRow {
-                        bucket_start_ms: take(&mut r, 0, t, "started_at")?,
-                        key: take(&mut r, 1, t, "group")?,
-                        requests: u64_of(take(&mut r, 2, t, "count")?),
-                        errors: u64_of(take(&mut r, 3, t, "errors")?),
-                        input_tokens: u64_of(take(&mut r, 4, t, "input_tokens")?),
-                        output_tokens: u64_of(take(&mut r, 5, t, "output_tokens")?),
-                        cache_read_tokens: u64_of(take(&mut r, 6, t, "cache_read_tokens")?),
-                        cache_write_tokens: u64_of(take(&mut r, 7, t, "cache_write_tokens")?),
-                        cost_micro_usd: take(&mut r, 8, t, "cost_micro_usd")?,
-                        unpriced: u64_of(take(&mut r, 9, t, "unpriced")?),
-                        ..StatsRow::default()
-                    })
-                })
+                .map(|r| stats_row(r, t))
                 .collect::<Result<Vec<_>>>()?;
             let raw: Vec<Row> = conn
                 .exec(
@@ -214,21 +218,7 @@ impl MysqlStore {
             let t = "stats_hourly";
             let rolled = rolled
                 .into_iter()
-                .map(|mut r| {
-                    Ok(StatsRow {
-                        bucket_start_ms: take(&mut r, 0, t, "started_at")?,
-                        key: take(&mut r, 1, t, "group")?,
-                        requests: u64_of(take(&mut r, 2, t, "requests")?),
-                        errors: u64_of(take(&mut r, 3, t, "errors")?),
-                        input_tokens: u64_of(take(&mut r, 4, t, "input_tokens")?),
-                        output_tokens: u64_of(take(&mut r, 5, t, "output_tokens")?),
-                        cache_read_tokens: u64_of(take(&mut r, 6, t, "cache_read_tokens")?),
-                        cache_write_tokens: u64_of(take(&mut r, 7, t, "cache_write_tokens")?),
-                        cost_micro_usd: take(&mut r, 8, t, "cost_micro_usd")?,
-                        unpriced: u64_of(take(&mut r, 9, t, "unpriced")?),
-                        ..StatsRow::default()
-                    })
-                })
+                .map(|r| stats_row(r, t))
                 .collect::<Result<Vec<_>>>()?;
             crate::admin::merge_rollup(&mut rows, rolled);
             sort_stats(&mut rows);

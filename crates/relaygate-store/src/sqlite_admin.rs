@@ -124,6 +124,24 @@ fn bucket_expr(b: Bucket) -> String {
     }
 }
 
+/// One row of `SELECT bucket, group, requests, errors, input, output, cache read, cache write,
+/// cost, unpriced` (from `request_logs` or `stats_hourly`).
+fn stats_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<StatsRow> {
+    Ok(StatsRow {
+        bucket_start_ms: r.get(0)?,
+        key: r.get(1)?,
+        requests: u64_of(r.get(2)?),
+        errors: u64_of(r.get(3)?),
+        input_tokens: u64_of(r.get(4)?),
+        output_tokens: u64_of(r.get(5)?),
+        cache_read_tokens: u64_of(r.get(6)?),
+        cache_write_tokens: u64_of(r.get(7)?),
+        cost_micro_usd: r.get(8)?,
+        unpriced: u64_of(r.get(9)?),
+        ..StatsRow::default()
+    })
+}
+
 fn stats(conn: &Connection, q: &StatsQuery) -> Result<Vec<StatsRow>> {
     let (g, b) = (group_expr(q.group_by), bucket_expr(q.bucket));
     let sql = format!(
@@ -137,21 +155,7 @@ fn stats(conn: &Connection, q: &StatsQuery) -> Result<Vec<StatsRow>> {
     );
     let mut stmt = conn.prepare(&sql)?;
     let mut rows = stmt
-        .query_map(params![q.from_ms, q.to_ms], |r| {
-            Ok(StatsRow {
-                bucket_start_ms: r.get(0)?,
-                key: r.get(1)?,
-                requests: u64_of(r.get(2)?),
-                errors: u64_of(r.get(3)?),
-                input_tokens: u64_of(r.get(4)?),
-                output_tokens: u64_of(r.get(5)?),
-                cache_read_tokens: u64_of(r.get(6)?),
-                cache_write_tokens: u64_of(r.get(7)?),
-                cost_micro_usd: r.get(8)?,
-                unpriced: u64_of(r.get(9)?),
-                ..StatsRow::default()
-            })
-        })?
+        .query_map(params![q.from_ms, q.to_ms], stats_row)?
         .collect::<rusqlite::Result<Vec<_>>>()?;
     let sample_sql = format!(
         "SELECT {b}, {g}, duration_ms, first_byte_ms FROM request_logs
@@ -181,21 +185,7 @@ fn stats(conn: &Connection, q: &StatsQuery) -> Result<Vec<StatsRow>> {
     );
     let mut stmt = conn.prepare(&rolled_sql)?;
     let rolled = stmt
-        .query_map(params![q.from_ms, q.to_ms], |r| {
-            Ok(StatsRow {
-                bucket_start_ms: r.get(0)?,
-                key: r.get(1)?,
-                requests: u64_of(r.get(2)?),
-                errors: u64_of(r.get(3)?),
-                input_tokens: u64_of(r.get(4)?),
-                output_tokens: u64_of(r.get(5)?),
-                cache_read_tokens: u64_of(r.get(6)?),
-                cache_write_tokens: u64_of(r.get(7)?),
-                cost_micro_usd: r.get(8)?,
-                unpriced: u64_of(r.get(9)?),
-                ..StatsRow::default()
-            })
-        })?
+        .query_map(params![q.from_ms, q.to_ms], stats_row)?
         .collect::<rusqlite::Result<Vec<_>>>()?;
     crate::admin::merge_rollup(&mut rows, rolled);
     sort_stats(&mut rows);
