@@ -8,9 +8,9 @@
 //!   SameSite=Strict` cookie, scripts use it as `Authorization: Bearer`.
 //! - A cookie session must send `x-relaygate-csrf` (returned at login and kept in the readable
 //!   `relaygate_csrf` cookie) on every unsafe method; bearer sessions are exempt.
-//! - Failed logins are counted per client address; after `max_failures` the address is locked
-//!   out. The proxy does not pass the socket address to the side handler yet, so unless a
-//!   `SocketAddr` is in the request's extensions the counter is global (see `docs/admin.md`).
+//! - Failed logins are counted per client address (the TCP peer, which the proxy server puts in
+//!   the request's extensions); after `max_failures` the address is locked out. Without an
+//!   address (an embedder that passes none) one global counter is used.
 //! - Client API tokens live in another table and are never looked up here; a presented value is
 //!   always hashed before the lookup, so a stored hash never works as a session token.
 

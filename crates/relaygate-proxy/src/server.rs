@@ -34,8 +34,8 @@ pub async fn serve(
     loop {
         tokio::select! {
             accepted = listener.accept() => {
-                let stream = match accepted {
-                    Ok((stream, _peer)) => stream,
+                let (stream, peer) = match accepted {
+                    Ok(pair) => pair,
                     Err(e) => {
                         // Out of file descriptors and the like: back off instead of spinning.
                         tracing::warn!(error = %e, "accept failed");
@@ -45,7 +45,9 @@ pub async fn serve(
                 };
                 let _ = stream.set_nodelay(true);
                 let inner = Arc::clone(&gateway.inner);
-                let svc = hyper::service::service_fn(move |req| {
+                let svc = hyper::service::service_fn(move |mut req: http::Request<hyper::body::Incoming>| {
+                    // The side handler (admin) uses the peer address, e.g. for login lockouts.
+                    req.extensions_mut().insert(peer);
                     let inner = Arc::clone(&inner);
                     async move { Ok::<_, Infallible>(pipeline::handle(inner, req).await) }
                 });
