@@ -1,4 +1,5 @@
-//! JSON Schema cleaning for Gemini `functionDeclarations[].parameters`.
+//! JSON Schema cleaning for Gemini `functionDeclarations[].parameters` and
+//! `generationConfig.responseSchema`.
 //!
 //! Gemini accepts an OpenAPI-style subset of JSON Schema. [`clean_gemini_schema`] inlines
 //! `$ref`s (from `$defs` / `definitions`, up to a fixed depth so recursive schemas end),

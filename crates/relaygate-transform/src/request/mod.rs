@@ -34,7 +34,7 @@ pub(crate) fn convert(
         Protocol::Anthropic => encode::anthropic::encode(&req, opts, &mut losses),
         Protocol::OpenAiChat => encode::chat::encode(&req, opts, &mut losses),
         Protocol::OpenAiResponses => encode::responses::encode(&req, opts, &mut losses),
-        Protocol::Gemini => encode::gemini::encode(&req, &mut losses),
+        Protocol::Gemini => encode::gemini::encode(&req, opts, &mut losses),
     };
     let mut seen: Vec<String> = Vec::new();
     losses.retain(|l| {

@@ -44,17 +44,18 @@ fn content_item(p: &Part) -> Option<Value> {
     })
 }
 
-/// A single text part becomes a plain string, anything else an array.
+/// Text-only content becomes a plain string (non-empty parts joined by a blank line),
+/// anything else an array.
 fn content(parts: &[&Part]) -> Value {
     if parts.iter().all(|p| matches!(p, Part::Text { .. })) {
         let text: Vec<&str> = parts
             .iter()
             .filter_map(|p| match p {
-                Part::Text { text, .. } => Some(text.as_str()),
+                Part::Text { text, .. } if !text.is_empty() => Some(text.as_str()),
                 _ => None,
             })
             .collect();
-        return json!(text.join(""));
+        return json!(text.join("\n\n"));
     }
     Value::Array(parts.iter().filter_map(|p| content_item(p)).collect())
 }

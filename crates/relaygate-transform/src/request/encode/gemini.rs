@@ -13,7 +13,7 @@ use crate::ir::{Media, Part, Request, ResponseFormat, Role, Sig, Thinking, Tool,
 use crate::request::joined_text;
 use crate::schema::clean_gemini_schema;
 use crate::util::{args_value, lose, put};
-use crate::{Loss, Protocol};
+use crate::{Loss, Protocol, RequestOptions};
 
 const P: Protocol = Protocol::Gemini;
 const SKIP_SIGNATURE: &str = "skip_thought_signature_validator";
@@ -37,7 +37,7 @@ fn guess_mime(url: &str) -> &'static str {
     }
 }
 
-pub(crate) fn encode(r: &Request, losses: &mut Vec<Loss>) -> Value {
+pub(crate) fn encode(r: &Request, opts: &RequestOptions, losses: &mut Vec<Loss>) -> Value {
     let mut system: Vec<Value> = r
         .system
         .iter()
@@ -198,24 +198,8 @@ pub(crate) fn encode(r: &Request, losses: &mut Vec<Loss>) -> Value {
     if !r.stop.is_empty() {
         g.insert("stopSequences".into(), json!(r.stop));
     }
-    match r.effective_thinking() {
-        Some(Thinking::Enabled { budget }) => {
-            let mut tc = json!({"includeThoughts": true});
-            if let Some(b) = budget.filter(|b| *b > 0) {
-                tc["thinkingBudget"] = json!(b);
-            }
-            g.insert("thinkingConfig".into(), tc);
-        }
-        Some(Thinking::Adaptive) => {
-            g.insert(
-                "thinkingConfig".into(),
-                json!({"includeThoughts": true, "thinkingBudget": -1}),
-            );
-        }
-        Some(Thinking::Disabled) => {
-            g.insert("thinkingConfig".into(), json!({"thinkingBudget": 0}));
-        }
-        None => {}
+    if let Some(tc) = thinking_config(r, is_gemini3(&opts.upstream_model)) {
+        g.insert("thinkingConfig".into(), tc);
     }
     match &r.response_format {
         Some(ResponseFormat::JsonObject) => {
@@ -223,7 +207,7 @@ pub(crate) fn encode(r: &Request, losses: &mut Vec<Loss>) -> Value {
         }
         Some(ResponseFormat::JsonSchema { schema, .. }) => {
             g.insert("responseMimeType".into(), json!("application/json"));
-            g.insert("responseJsonSchema".into(), schema.clone());
+            g.insert("responseSchema".into(), clean_gemini_schema(schema));
         }
         None => {}
     }
@@ -241,4 +225,39 @@ pub(crate) fn encode(r: &Request, losses: &mut Vec<Loss>) -> Value {
         }
     }
     Value::Object(m)
+}
+
+/// Whether `model` is a Gemini 3 model, which takes `thinkingLevel` instead of a budget.
+fn is_gemini3(model: &str) -> bool {
+    let m = model.strip_prefix("models/").unwrap_or(model);
+    m.to_ascii_lowercase().starts_with("gemini-3")
+}
+
+/// The closest Gemini 3 Pro `thinkingLevel` (`low` or `high`) for a thinking budget.
+fn thinking_level(budget: u64) -> &'static str {
+    if budget < 4096 { "low" } else { "high" }
+}
+
+/// `generationConfig.thinkingConfig` for the effective thinking of `r`.
+///
+/// Gemini 2.x gets `thinkingBudget`; Gemini 3 gets `thinkingLevel` (it cannot turn thinking
+/// off, so `Disabled` asks for `low`, and dynamic thinking is its default, so no level).
+fn thinking_config(r: &Request, gemini3: bool) -> Option<Value> {
+    Some(match r.effective_thinking()? {
+        Thinking::Enabled { budget } => {
+            let mut tc = json!({"includeThoughts": true});
+            if let Some(b) = budget.filter(|b| *b > 0) {
+                if gemini3 {
+                    tc["thinkingLevel"] = json!(thinking_level(b));
+                } else {
+                    tc["thinkingBudget"] = json!(b);
+                }
+            }
+            tc
+        }
+        Thinking::Adaptive if gemini3 => json!({"includeThoughts": true}),
+        Thinking::Adaptive => json!({"includeThoughts": true, "thinkingBudget": -1}),
+        Thinking::Disabled if gemini3 => json!({"thinkingLevel": "low"}),
+        Thinking::Disabled => json!({"thinkingBudget": 0}),
+    })
 }
