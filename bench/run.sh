@@ -363,6 +363,12 @@ The machine is shared and noisy (other jobs may run on it during the benchmark),
 mock and the gateway all compete for the same $NPROC CPUs, so absolute numbers vary between runs
 and machines: the gateway/direct **ratios** and the gateway − direct differences matter more than
 the absolute requests/s and latencies. Only loopback (127.0.0.1) traffic is involved.
+
+The gateway does real work per request that the mock does not: token hashing and lookup,
+routing and limits, a held first frame for soft-error detection, usage extraction, and a log row
+(with its attempts) written to SQLite by a writer thread that shares the same 2 CPUs with wrk,
+the mock and the gateway's own workers. The *first content* column is what a client waits for
+its first token: the gateway adds under a millisecond to it.
 EOF
 # Keep the protocol translation section (written by `cargo bench -p relaygate-transform`).
 if [[ -f "$BENCH_DOC" ]] && grep -q '^## Protocol translation' "$BENCH_DOC"; then
