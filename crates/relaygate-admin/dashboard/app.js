@@ -73,6 +73,19 @@ async function api(method, path, body) {
   return data;
 }
 
+// A request with a non-JSON body (CSV import); the answer is JSON as usual.
+async function apiText(method, path, text, contentType) {
+  const r = await fetch("/admin/api" + path, {
+    method, credentials: "same-origin",
+    headers: { "content-type": contentType, "x-relaygate-csrf": csrf() }, body: text,
+  });
+  let data = null;
+  try { data = await r.json(); } catch (_) { /* empty body */ }
+  if (r.status === 401) { showLogin(); throw new ApiError(401, data); }
+  if (!r.ok) throw new ApiError(r.status, data);
+  return data;
+}
+
 // ---- layout and routing ----
 const PAGES = [
   ["overview", "navOverview", pageOverview],
@@ -210,8 +223,10 @@ async function pageOverview() {
 // ---- channels ----
 function channelHealth(c) {
   if (!c.enabled) return h("span", { class: "pill" }, t("disabled"));
-  if (c.status.cooldowns.length) {
-    const r = Math.max(...c.status.cooldowns.map((x) => x.remaining_ms));
+  const off = new Set((c.disabled_urls || []).map((i) => `url:${c.id}:${i}`));
+  const cooling = c.status.cooldowns.filter((x) => !off.has(x.target));
+  if (cooling.length) {
+    const r = Math.max(...cooling.map((x) => x.remaining_ms));
     return h("span", { class: "pill warn" }, `${t("cooling")} ${fmtMs(r)}`);
   }
   const rate = c.status.requests ? (c.status.requests - c.status.errors) / c.status.requests : 1;
@@ -247,6 +262,19 @@ function channelEditor(c, onDone) {
   }));
   const err = h("div", { class: "err", id: "ch-error" });
   const lines = (v) => v.split("\n").map((x) => x.trim()).filter(Boolean);
+  // Adds the models the upstream lists to the editor's list (existing lines, redirects
+  // included, are kept). Uses the saved channel's first URL and key.
+  const fetchModels = c ? h("button", { type: "button", class: "small sec", id: "ch-fetch-models", onclick: async () => {
+    err.textContent = "";
+    try {
+      const { models } = await api("GET", `/channels/${c.id}/upstream-models`);
+      const have = lines(f.models.value);
+      const names = new Set(have.map((m) => m.split("=")[0].trim()));
+      const added = models.filter((m) => !names.has(m));
+      f.models.value = have.concat(added).join("\n");
+      toast(t("modelsFetched", { n: models.length, a: added.length }));
+    } catch (x) { err.textContent = x.message; }
+  } }, t("fetchModels")) : null;
   const save = async (e) => {
     e.preventDefault(); err.textContent = "";
     const keys = keyRows.filter((k) => !k.removed).map((k) => ({ keep: k.keep, enabled: k.enabled }))
@@ -278,7 +306,7 @@ function channelEditor(c, onDone) {
       h("div", {}, h("label", { for: "ch-protocol" }, t("protocol")), f.protocol),
       h("div", { class: "full" }, h("label", { for: "ch-urls" }, t("baseUrls")), f.base_urls),
       h("div", { class: "full" }, h("label", { for: "ch-keys" }, t("keys")), keyList, f.keys, h("div", { class: "muted" }, t("keysHelp"))),
-      h("div", { class: "full" }, h("label", { for: "ch-models" }, t("models")), f.models),
+      h("div", { class: "full" }, h("label", { for: "ch-models" }, t("models")), f.models, fetchModels),
       h("div", {}, h("label", { for: "ch-priority" }, t("priority")), f.priority),
       h("div", {}, h("label", { for: "ch-weight" }, t("weight")), f.weight),
       h("div", {}, h("label", { for: "ch-strategy" }, t("keyStrategy")), f.key_strategy),
@@ -293,6 +321,36 @@ function channelEditor(c, onDone) {
   f.name.focus();
 }
 
+// Sends one small real request to the channel and shows what came back.
+function channelTest(c) {
+  const model = h("select", { id: "test-model" }, c.models.map((m) => h("option", { value: m.name }, m.upstream ? `${m.name} → ${m.upstream}` : m.name)));
+  const key = h("select", { id: "test-key" }, c.keys.map((k) => h("option", { value: k.index, selected: k.enabled && c.keys.find((x) => x.enabled) === k ? "selected" : null }, `#${k.index} ${k.masked}${k.enabled ? "" : " (" + t("disabled").toLowerCase() + ")"}`)));
+  const out = h("div", { id: "test-result" });
+  const run = async (e) => {
+    if (e) e.preventDefault();
+    out.replaceChildren(h("p", { class: "muted" }, t("testing")));
+    try {
+      const r = await api("POST", `/channels/${c.id}/test`, { model: model.value, key_index: Number(key.value) });
+      out.replaceChildren(...[
+        h("p", {}, h("span", { class: "pill " + (r.ok ? "ok" : "bad"), id: "test-verdict" }, r.ok ? t("testOk") : t("testFailed")), " ",
+          r.status != null ? `HTTP ${r.status}` : "", " · ", `${t("latency")} ${fmtMs(r.latency_ms)}`, " · ", `${t("firstByte")} ${fmtMs(r.first_byte_ms)}`),
+        h("div", { class: "muted mono" }, `${r.model} · ${t("key")} #${r.key_index} · ${r.url}`),
+        r.answer_text != null ? h("div", {}, h("label", {}, t("answer")), h("pre", { class: "mono", id: "test-answer" }, r.answer_text || "–")) : null,
+        r.error ? h("div", { class: "err" }, r.error) : null].filter(Boolean));
+    } catch (x) { out.replaceChildren(h("div", { class: "err" }, x.message)); }
+  };
+  const modal = h("div", { class: "modal" }, h("form", { class: "card", onsubmit: run },
+    h("h1", {}, t("testChannel", { name: c.name })),
+    h("div", { class: "form" },
+      h("div", {}, h("label", { for: "test-model" }, t("model")), model),
+      h("div", {}, h("label", { for: "test-key" }, t("key")), key)),
+    out,
+    h("div", { class: "actions" }, h("button", { type: "submit", id: "test-run" }, t("test")),
+      h("button", { type: "button", class: "sec", onclick: () => modal.remove() }, t("close")))));
+  document.body.append(modal);
+  run();
+}
+
 async function pageChannels() {
   const load = async () => {
     const { channels } = await api("GET", "/channels");
@@ -302,17 +360,30 @@ async function pageChannels() {
       try { const r = await api("POST", "/channels/import", JSON.parse(await file.text())); toast(t("imported", { c: r.created, u: r.updated })); load(); }
       catch (x) { toast(x.message); }
     } });
+    const importCsv = h("input", { type: "file", id: "import-csv-file", accept: ".csv,text/csv", hidden: true, onchange: async () => {
+      const file = importCsv.files[0]; if (!file) return;
+      try { const r = await apiText("POST", "/channels/import.csv", await file.text(), "text/csv"); toast(t("imported", { c: r.created, u: r.updated })); load(); }
+      catch (x) { toast(x.message); }
+    } });
+    const urlRow = (c, u, i) => {
+      const off = (c.disabled_urls || []).includes(i);
+      return h("div", { class: "mono " + (off ? "muted" : ""), "data-url-index": i }, u, off ? ` (${t("urlOff")})` : "",
+        h("button", { class: "link small", onclick: async () => { await api("POST", `/channels/${c.id}/urls/${i}/${off ? "enable" : "disable"}`); load(); } },
+          off ? t("enable") : t("disable")));
+    };
     setPage(
       h("h1", {}, t("navChannels")),
       h("div", { class: "bar" },
         h("button", { id: "add-channel", onclick: () => channelEditor(null, load) }, t("addChannel")),
         h("a", { class: "btn sec", href: "/admin/api/channels/export", download: "relaygate-channels.json" }, t("export")),
-        h("button", { class: "sec", onclick: () => importInput.click() }, t("import")), importInput),
+        h("button", { class: "sec", onclick: () => importInput.click() }, t("import")), importInput,
+        h("a", { class: "btn sec", id: "export-csv", href: "/admin/api/channels/export.csv", download: "relaygate-channels.csv" }, t("exportCsv")),
+        h("button", { class: "sec", id: "import-csv", onclick: () => importCsv.click() }, t("importCsv")), importCsv),
       channels.length === 0 ? h("p", { class: "muted" }, t("channelsEmpty")) :
       h("div", { class: "wrap" }, h("table", { id: "channels-table" },
         h("thead", {}, h("tr", {}, [t("name"), t("protocol"), t("health"), t("inFlight"), t("requests"), t("keys"), t("modelsShort"), t("priority") + " / " + t("weight"), ""].map((x) => h("th", {}, x)))),
         h("tbody", {}, channels.map((c) => h("tr", { "data-name": c.name },
-          h("td", {}, h("strong", {}, c.name), h("div", { class: "muted mono" }, c.base_urls.join(" "))),
+          h("td", {}, h("strong", {}, c.name), h("div", { class: "small" }, c.base_urls.map((u, i) => urlRow(c, u, i)))),
           h("td", {}, c.protocol), h("td", {}, channelHealth(c)), h("td", {}, c.status.in_flight),
           h("td", {}, fmtN(c.status.requests)),
           h("td", {}, c.keys.map((k) => h("div", { class: "mono " + (k.enabled ? "" : "muted") }, `#${k.index} ${k.masked}`,
@@ -321,6 +392,7 @@ async function pageChannels() {
           h("td", {}, c.models.map((m) => h("div", { class: "mono" }, m.upstream ? `${m.name} → ${m.upstream}` : m.name))),
           h("td", {}, `${c.priority} / ${c.weight}`),
           h("td", {}, h("div", { class: "actions" },
+            h("button", { class: "small", "data-test": c.name, onclick: () => channelTest(c) }, t("test")),
             h("button", { class: "small sec", onclick: () => channelEditor(c, load) }, t("edit")),
             h("button", { class: "small sec", onclick: async () => { await api("POST", `/channels/${c.id}/${c.enabled ? "disable" : "enable"}`); load(); } }, c.enabled ? t("disable") : t("enable")),
             h("button", { class: "small sec", onclick: async () => {
@@ -332,7 +404,7 @@ async function pageChannels() {
       cooldowns.length === 0 ? h("p", { class: "muted" }, t("noData")) :
       h("div", { class: "wrap" }, h("table", {}, h("thead", {}, h("tr", {}, [t("channel"), t("scope"), t("reason"), t("remaining"), ""].map((x) => h("th", {}, x)))),
         h("tbody", {}, cooldowns.map((c) => h("tr", {}, h("td", {}, c.channel_name || c.channel_id), h("td", { class: "mono" }, c.target),
-          h("td", {}, c.reason || "–"), h("td", {}, fmtMs(c.remaining_ms)),
+          h("td", {}, c.reason || "–"), h("td", {}, c.reason === "manual_disable" ? t("untilEnabled") : fmtMs(c.remaining_ms)),
           h("td", {}, h("button", { class: "small sec", onclick: async () => { await api("POST", "/cooldowns/clear", { target: c.target }); load(); } }, t("clear")))))))),
     );
   };

@@ -36,5 +36,10 @@ window.RG_STRINGS = {
     settings: "Settings", changePassword: "Change password", currentPassword: "Current password",
     newPassword: "New password", passwordChanged: "Password changed; log in again.",
     from: "From", to: "To", apply: "Apply", key: "Key", value: "Value", reset: "Reset",
+    test: "Test", testChannel: "Test {name}", testing: "Sending a small request…", testOk: "Answered",
+    testFailed: "Failed", latency: "Latency", answer: "Answer", close: "Close",
+    fetchModels: "Fetch models from upstream", modelsFetched: "{n} models listed upstream, {a} added",
+    urlOff: "switched off", untilEnabled: "until enabled",
+    exportCsv: "Export CSV", importCsv: "Import CSV",
   },
 };

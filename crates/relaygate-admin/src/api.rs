@@ -46,6 +46,8 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/admin/api/channels"),
     ("GET", "/admin/api/channels/export"),
     ("POST", "/admin/api/channels/import"),
+    ("GET", "/admin/api/channels/export.csv"),
+    ("POST", "/admin/api/channels/import.csv"),
     ("GET", "/admin/api/channels/{id}"),
     ("PUT", "/admin/api/channels/{id}"),
     ("DELETE", "/admin/api/channels/{id}"),
@@ -54,6 +56,10 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/admin/api/channels/{id}/keys/reveal"),
     ("POST", "/admin/api/channels/{id}/keys/{index}/enable"),
     ("POST", "/admin/api/channels/{id}/keys/{index}/disable"),
+    ("POST", "/admin/api/channels/{id}/urls/{index}/enable"),
+    ("POST", "/admin/api/channels/{id}/urls/{index}/disable"),
+    ("POST", "/admin/api/channels/{id}/test"),
+    ("GET", "/admin/api/channels/{id}/upstream-models"),
     ("GET", "/admin/api/tokens"),
     ("POST", "/admin/api/tokens"),
     ("PUT", "/admin/api/tokens/{id}"),
@@ -81,6 +87,8 @@ fn handler_for(method: &str, path: &str) -> Option<MethodRouter<AppState>> {
         ("POST", "/admin/api/channels") => post(create_channel),
         ("GET", "/admin/api/channels/export") => get(export_channels),
         ("POST", "/admin/api/channels/import") => post(import_channels),
+        ("GET", "/admin/api/channels/export.csv") => get(export_channels_csv),
+        ("POST", "/admin/api/channels/import.csv") => post(import_channels_csv),
         ("GET", "/admin/api/channels/{id}") => get(get_channel),
         ("PUT", "/admin/api/channels/{id}") => put(update_channel),
         ("DELETE", "/admin/api/channels/{id}") => delete(delete_channel),
@@ -89,6 +97,10 @@ fn handler_for(method: &str, path: &str) -> Option<MethodRouter<AppState>> {
         ("POST", "/admin/api/channels/{id}/keys/reveal") => post(reveal_keys),
         ("POST", "/admin/api/channels/{id}/keys/{index}/enable") => post(enable_key),
         ("POST", "/admin/api/channels/{id}/keys/{index}/disable") => post(disable_key),
+        ("POST", "/admin/api/channels/{id}/urls/{index}/enable") => post(enable_url),
+        ("POST", "/admin/api/channels/{id}/urls/{index}/disable") => post(disable_url),
+        ("POST", "/admin/api/channels/{id}/test") => post(test_channel),
+        ("GET", "/admin/api/channels/{id}/upstream-models") => get(upstream_models),
         ("GET", "/admin/api/tokens") => get(list_tokens),
         ("POST", "/admin/api/tokens") => post(create_token),
         ("PUT", "/admin/api/tokens/{id}") => put(update_token),
@@ -516,6 +528,7 @@ fn channel_json(c: &Channel, st: &AppState, reveal: bool) -> Value {
         "name": c.name,
         "protocol": c.protocol.as_str(),
         "base_urls": c.base_urls,
+        "disabled_urls": st.gateway.disabled_urls(c.id),
         "keys": c.keys.iter().map(|k| {
             let mut v = json!({"index": k.index, "masked": relaygate_proxy::auth::mask(&k.secret), "enabled": k.enabled});
             if reveal { v["secret"] = Value::String(k.secret.clone()); }
@@ -614,7 +627,25 @@ async fn update_channel(
     }
     reload(&st).await?;
     let c = find_channel(&st, new_id).await?;
+    carry_url_switches(&st, old.id, Some((new_id, c.base_urls.len()))).await?;
     Ok(axum::Json(channel_json(&c, &st, false)))
+}
+
+/// URLs switched off by hand belong to a channel id and a URL position: after an update they
+/// follow the channel to its new id (a rename) where the position still exists, and a deleted
+/// channel leaves none behind.
+async fn carry_url_switches(st: &AppState, old_id: i64, new: Option<(i64, usize)>) -> Result<()> {
+    for i in st.gateway.disabled_urls(old_id) {
+        match new {
+            Some((new_id, len)) if new_id == old_id && i < len => continue,
+            Some((new_id, len)) if i < len => {
+                st.gateway.disable_url(new_id, i, true).await?;
+            }
+            _ => {}
+        }
+        st.gateway.clear_cooldown(&format!("url:{old_id}:{i}"));
+    }
+    Ok(())
 }
 
 async fn delete_channel(State(st): State<AppState>, Path(id): Path<String>) -> Result<Json> {
@@ -622,6 +653,7 @@ async fn delete_channel(State(st): State<AppState>, Path(id): Path<String>) -> R
     if !st.gateway.store().delete_channel(id).await? {
         return Err(Error::NotFound(format!("channel {id}")));
     }
+    carry_url_switches(&st, id, None).await?;
     reload(&st).await?;
     Ok(axum::Json(json!({"ok": true})))
 }
@@ -748,15 +780,21 @@ async fn import_channels(
     if doc.version != 1 {
         return Err(Error::field("version", "only version 1 is supported"));
     }
+    import_inputs(&st, doc.channels, "channels").await
+}
+
+/// Validates every item first (naming `{list}[i].field` on error), then creates or updates
+/// each channel by name and reloads once.
+async fn import_inputs(st: &AppState, items: Vec<ChannelInput>, list: &str) -> Result<Json> {
     let mut specs = Vec::new();
-    for (i, c) in doc.channels.into_iter().enumerate() {
+    for (i, c) in items.into_iter().enumerate() {
         let (spec, enabled) = to_spec(c, None).map_err(|e| match e {
             Error::BadRequest { field, message } => Error::BadRequest {
                 field: Some(format!(
-                    "channels[{i}].{}",
+                    "{list}[{i}].{}",
                     field.unwrap_or_else(|| "channel".to_owned())
                 )),
-                message: format!("channels[{i}]: {message}"),
+                message: format!("{list}[{i}]: {message}"),
             },
             other => other,
         })?;
@@ -778,10 +816,144 @@ async fn import_channels(
         } else {
             created += 1;
         }
-        save_channel(&st, spec, &enabled).await?;
+        save_channel(st, spec, &enabled).await?;
     }
-    reload(&st).await?;
+    reload(st).await?;
     Ok(axum::Json(json!({"created": created, "updated": updated})))
+}
+
+async fn export_channels_csv(State(st): State<AppState>) -> Result<axum::response::Response> {
+    use axum::response::IntoResponse as _;
+    let list = st.gateway.store().list_channels().await?;
+    let items: Vec<ChannelInput> = list.iter().map(export_item).collect();
+    let text = crate::csv::write(&items)?;
+    let mut resp = text.into_response();
+    resp.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("text/csv; charset=utf-8"),
+    );
+    resp.headers_mut().insert(
+        http::header::CONTENT_DISPOSITION,
+        http::HeaderValue::from_static("attachment; filename=\"relaygate-channels.csv\""),
+    );
+    Ok(resp)
+}
+
+async fn import_channels_csv(
+    State(st): State<AppState>,
+    req: axum::extract::Request,
+) -> Result<Json> {
+    let bytes = axum::body::to_bytes(req.into_body(), crate::body::MAX_BODY)
+        .await
+        .map_err(|_| {
+            Error::field(
+                "csv",
+                format!(
+                    "body is larger than {} bytes or unreadable",
+                    crate::body::MAX_BODY
+                ),
+            )
+        })?;
+    let text =
+        std::str::from_utf8(&bytes).map_err(|_| Error::field("csv", "the CSV is not UTF-8"))?;
+    let items = crate::csv::read(text)?;
+    import_inputs(&st, items, "rows").await
+}
+
+// ---------------------------------------------------------------------------------------------
+// Channel checks against the upstream, and URLs switched off by hand.
+
+/// The optional body of `POST /admin/api/channels/{id}/test`.
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ChannelTestInput {
+    /// The model to ask (a client name follows its redirect); default the channel's first.
+    #[serde(default)]
+    pub model: Option<String>,
+    /// The key to use; default the first enabled key.
+    #[serde(default)]
+    pub key_index: Option<u32>,
+}
+
+async fn test_channel(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+    body: axum::body::Bytes,
+) -> Result<Json> {
+    let id = id_param(&id, "id")?;
+    let input: ChannelTestInput = if body.iter().all(u8::is_ascii_whitespace) {
+        ChannelTestInput::default()
+    } else {
+        crate::body::parse_json(&body)?
+    };
+    let c = find_channel(&st, id).await?;
+    if let Some(m) = &input.model {
+        check_name("model", m)?;
+    }
+    if let Some(k) = input.key_index
+        && !c.keys.iter().any(|key| key.index == k)
+    {
+        return Err(Error::field(
+            "key_index",
+            format!("key_index {k}: channel {:?} has no such key", c.name),
+        ));
+    }
+    let t = st
+        .gateway
+        .test_channel(id, input.model, input.key_index)
+        .await
+        .map_err(|e| match e {
+            relaygate_proxy::Error::Channel { .. } => Error::field("model", e.to_string()),
+            other => Error::Gateway(other),
+        })?;
+    tracing::info!(channel = %c.name, ok = t.ok, status = ?t.status, "admin tested a channel");
+    Ok(axum::Json(json!({
+        "ok": t.ok, "status": t.status, "latency_ms": t.latency_ms,
+        "first_byte_ms": t.first_byte_ms, "answer_text": t.answer_text, "error": t.error,
+        "model": t.model, "key_index": t.key_index, "url": t.url,
+    })))
+}
+
+async fn upstream_models(State(st): State<AppState>, Path(id): Path<String>) -> Result<Json> {
+    let id = id_param(&id, "id")?;
+    find_channel(&st, id).await?;
+    let models = st
+        .gateway
+        .upstream_models(id)
+        .await
+        .map_err(|e| Error::Upstream(e.to_string()))?;
+    Ok(axum::Json(json!({"models": models})))
+}
+
+async fn switch_url(st: &AppState, id: &str, index: &str, disabled: bool) -> Result<Json> {
+    let id = id_param(id, "id")?;
+    let index: usize = index
+        .parse()
+        .map_err(|_| Error::field("index", format!("index must be a URL index, got {index:?}")))?;
+    let c = find_channel(st, id).await?;
+    if index >= c.base_urls.len() {
+        return Err(Error::NotFound(format!("URL {index} of channel {id}")));
+    }
+    st.gateway.disable_url(id, index, disabled).await?;
+    // The switch is written through in the background; wait for it, so it is stored (with its
+    // reason) by the time the answer arrives.
+    st.gateway.store().flush().await?;
+    tracing::info!(channel = %c.name, index, disabled, "admin switched a base URL");
+    Ok(axum::Json(channel_json(&c, st, false)))
+}
+
+async fn enable_url(
+    State(st): State<AppState>,
+    Path((id, index)): Path<(String, String)>,
+) -> Result<Json> {
+    switch_url(&st, &id, &index, false).await
+}
+
+async fn disable_url(
+    State(st): State<AppState>,
+    Path((id, index)): Path<(String, String)>,
+) -> Result<Json> {
+    switch_url(&st, &id, &index, true).await
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ pub mod api;
 mod assets;
 pub mod auth;
 mod body;
+mod csv;
 pub mod metrics;
 pub mod openapi;
 
@@ -66,6 +67,9 @@ pub enum Error {
     /// The gateway could not reload its routing table.
     #[error("gateway: {0}")]
     Gateway(#[from] relaygate_proxy::Error),
+    /// The upstream could not be reached or answered with an error.
+    #[error("upstream: {0}")]
+    Upstream(String),
     /// Password hashing failed.
     #[error("password hashing: {0}")]
     Hash(String),
@@ -91,6 +95,7 @@ impl Error {
             Error::LockedOut { .. } => StatusCode::TOO_MANY_REQUESTS,
             Error::NotFound(_) => StatusCode::NOT_FOUND,
             Error::Conflict(_) => StatusCode::CONFLICT,
+            Error::Upstream(_) => StatusCode::BAD_GATEWAY,
             Error::Store(relaygate_store::Error::Invalid { .. }) => StatusCode::BAD_REQUEST,
             Error::Store(_) | Error::Gateway(_) | Error::Hash(_) | Error::Random => {
                 StatusCode::INTERNAL_SERVER_ERROR

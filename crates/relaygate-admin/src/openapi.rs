@@ -124,6 +124,20 @@ fn operations() -> Vec<Op> {
         ),
         (
             "GET",
+            "/admin/api/channels/export.csv",
+            "Export every channel as CSV, keys in full (one row per channel; lists one item per line in a cell)",
+            None,
+            vec![],
+        ),
+        (
+            "POST",
+            "/admin/api/channels/import.csv",
+            "Create or update channels by name from CSV (the columns of the CSV export)",
+            Some("ChannelsCsv"),
+            vec![],
+        ),
+        (
+            "GET",
             "/admin/api/channels/{id}",
             "One channel (keys masked)",
             None,
@@ -175,6 +189,34 @@ fn operations() -> Vec<Op> {
             "POST",
             "/admin/api/channels/{id}/keys/{index}/disable",
             "Disable one key",
+            None,
+            vec![],
+        ),
+        (
+            "POST",
+            "/admin/api/channels/{id}/urls/{index}/enable",
+            "Switch a base URL back on (ends its manual switch-off or cooldown)",
+            None,
+            vec![],
+        ),
+        (
+            "POST",
+            "/admin/api/channels/{id}/urls/{index}/disable",
+            "Switch a base URL off: routing skips it unless it is the channel's only URL",
+            None,
+            vec![],
+        ),
+        (
+            "POST",
+            "/admin/api/channels/{id}/test",
+            "Send one small real request (\"Say hi\", 16 tokens) to the channel's first URL; returns ok, status, latency_ms, first_byte_ms, answer_text and error. Cooldowns are not touched",
+            Some("ChannelTestInput"),
+            vec![],
+        ),
+        (
+            "GET",
+            "/admin/api/channels/{id}/upstream-models",
+            "The model ids the channel's upstream lists (GET /v1/models or /v1beta/models); 502 if it fails",
             None,
             vec![],
         ),
@@ -311,6 +353,10 @@ fn schemas() -> Value {
             "allowed_models": {"type": "array", "items": {"type": "string"}},
             "allowed_channels": {"type": "array", "items": {"type": "string"}},
             "max_concurrency": {"type": "integer", "minimum": 0}}},
+        "ChannelsCsv": {"type": "string", "description": "CSV with a header row; columns name, protocol, enabled, priority, weight, base_urls, keys, disabled_keys, models, key_strategy, rpm_limit, max_concurrency, available_hours (name, protocol, base_urls, keys and models required). List cells hold one item per line; a model redirect is written name=>upstream; disabled_keys lists key positions from 0."},
+        "ChannelTestInput": {"type": "object", "properties": {
+            "model": {"type": "string", "description": "default: the channel's first model; a client name follows its redirect"},
+            "key_index": {"type": "integer", "minimum": 0, "description": "default: the first enabled key"}}},
         "ClearCooldown": {"type": "object", "required": ["target"], "properties": {
             "target": {"type": "string", "example": "key:3:1"}}},
         "SettingValue": {"type": "object", "required": ["value"], "properties": {"value": {"type": "string"}}},
@@ -340,8 +386,20 @@ pub fn document() -> Value {
             op["responses"]["429"] = json!({"description": "Locked out after repeated failures"});
         }
         if let Some(schema) = body {
-            op["requestBody"] = json!({"required": true, "content": {"application/json": {
+            let (required, content_type) = match schema {
+                "ChannelTestInput" => (false, "application/json"),
+                "ChannelsCsv" => (true, "text/csv"),
+                _ => (true, "application/json"),
+            };
+            op["requestBody"] = json!({"required": required, "content": {content_type: {
                 "schema": {"$ref": format!("#/components/schemas/{schema}")}}}});
+        }
+        if path.ends_with("/export.csv") {
+            op["responses"]["200"] = json!({"description": "OK", "content": {"text/csv": {}}});
+        }
+        if path.ends_with("/upstream-models") {
+            op["responses"]["502"] =
+                json!({"description": "The upstream could not be reached or refused"});
         }
         let entry = paths
             .entry(path.to_owned())

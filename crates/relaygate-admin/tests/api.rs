@@ -746,3 +746,274 @@ async fn health_metrics_dashboard_and_404() {
     );
     env.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn channel_test_upstream_models_url_switches_and_csv() {
+    let env = Env::start().await;
+    let (token, _) = env.login().await;
+    let a = Auth::Bearer(token);
+    env._mock.on_key(
+        "sk-mock-bad-000002",
+        relaygate_testkit::Behavior::status(
+            401,
+            r#"{"type":"error","error":{"type":"authentication_error","message":"invalid x-api-key"}}"#,
+        ),
+    );
+    let channel = json!({
+        "name": "mock, \"main\"", "protocol": "anthropic",
+        "base_urls": [env.mock_url, "http://127.0.0.1:9/v1"],
+        "keys": ["sk-mock-good-000001", {"secret": "sk-mock-bad-000002", "enabled": false}],
+        "models": ["claude-test", {"name": "alias", "upstream": "claude-test"}],
+        "priority": -2, "weight": 3, "rpm_limit": 100, "max_concurrency": 5, "enabled": true,
+        "key_strategy": "round_robin", "available_hours": "00:00-23:59"
+    });
+    let r = env
+        .call(Method::POST, "/admin/api/channels", &a, Some(channel))
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    let id = r.json()["id"].as_i64().unwrap();
+    let test = format!("/admin/api/channels/{id}/test");
+
+    // Test: no body means the first enabled key and the first model.
+    let r = env.call(Method::POST, &test, &a, None).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let t = r.json();
+    assert_eq!(t["ok"], true, "{t}");
+    assert_eq!(t["status"], 200);
+    assert_eq!(t["answer_text"], "Hello from the mock upstream.");
+    assert!(t["latency_ms"].as_u64().is_some() && t["first_byte_ms"].as_u64().is_some());
+    assert!(t["error"].is_null());
+    // A failing key: reported, nothing cools.
+    let r = env
+        .call(
+            Method::POST,
+            &test,
+            &a,
+            Some(json!({"key_index": 1, "model": "alias"})),
+        )
+        .await;
+    let t = r.json();
+    assert_eq!(t["ok"], false, "{t}");
+    assert_eq!(t["status"], 401);
+    assert!(t["error"].as_str().unwrap().contains("invalid x-api-key"));
+    let cooling = env
+        .call(Method::GET, "/admin/api/cooldowns", &a, None)
+        .await;
+    assert_eq!(cooling.json()["cooldowns"], json!([]));
+    for (body, field) in [
+        (json!({"key_index": 9}), "key_index"),
+        (json!({"key_index": "x"}), "key_index"),
+        (json!({"model": ""}), "model"),
+        (json!({"colour": 1}), "colour"),
+    ] {
+        let r = env.call(Method::POST, &test, &a, Some(body)).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text());
+        assert_eq!(r.json()["error"]["field"], field, "{}", r.text());
+    }
+    let r = env
+        .call(Method::POST, "/admin/api/channels/999/test", &a, None)
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+
+    // The upstream's model list.
+    let r = env
+        .call(
+            Method::GET,
+            &format!("/admin/api/channels/{id}/upstream-models"),
+            &a,
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert_eq!(
+        r.json()["models"],
+        json!(["mock-claude-1", "mock-claude-2"])
+    );
+    let dead = env
+        .call(
+            Method::POST,
+            "/admin/api/channels",
+            &a,
+            Some(
+                json!({"name": "dead", "protocol": "gemini", "base_urls": ["http://127.0.0.1:9"],
+                        "keys": ["k"], "models": ["g"]}),
+            ),
+        )
+        .await;
+    let dead_id = dead.json()["id"].as_i64().unwrap();
+    let r = env
+        .call(
+            Method::GET,
+            &format!("/admin/api/channels/{dead_id}/upstream-models"),
+            &a,
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_GATEWAY, "{}", r.text());
+    assert!(r.json()["error"]["message"].as_str().is_some());
+
+    // URL switches.
+    let r = env
+        .call(
+            Method::POST,
+            &format!("/admin/api/channels/{id}/urls/1/disable"),
+            &a,
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert_eq!(r.json()["disabled_urls"], json!([1]));
+    let cooling = env
+        .call(Method::GET, "/admin/api/cooldowns", &a, None)
+        .await
+        .json();
+    let list = cooling["cooldowns"].as_array().unwrap();
+    assert_eq!(list.len(), 1, "{cooling}");
+    assert_eq!(list[0]["target"], format!("url:{id}:1"));
+    assert_eq!(list[0]["reason"], "manual_disable");
+    for (path, status, field) in [
+        (
+            format!("/admin/api/channels/{id}/urls/5/disable"),
+            StatusCode::NOT_FOUND,
+            None,
+        ),
+        (
+            format!("/admin/api/channels/{id}/urls/x/disable"),
+            StatusCode::BAD_REQUEST,
+            Some("index"),
+        ),
+        (
+            "/admin/api/channels/999/urls/0/enable".to_owned(),
+            StatusCode::NOT_FOUND,
+            None,
+        ),
+    ] {
+        let r = env.call(Method::POST, &path, &a, None).await;
+        assert_eq!(r.status, status, "{path}: {}", r.text());
+        if let Some(f) = field {
+            assert_eq!(r.json()["error"]["field"], f);
+        }
+    }
+    let r = env
+        .call(
+            Method::POST,
+            &format!("/admin/api/channels/{id}/urls/1/enable"),
+            &a,
+            None,
+        )
+        .await;
+    assert_eq!(r.json()["disabled_urls"], json!([]));
+    // A switch-off follows a rename (a new id) and goes with its URL position.
+    env.call(
+        Method::POST,
+        &format!("/admin/api/channels/{id}/urls/1/disable"),
+        &a,
+        None,
+    )
+    .await;
+    let mut edit = json!({
+        "name": "mock, \"main\" renamed", "protocol": "anthropic",
+        "base_urls": [env.mock_url, "http://127.0.0.1:9/v1"],
+        "models": ["claude-test", {"name": "alias", "upstream": "claude-test"}],
+        "priority": -2, "weight": 3, "rpm_limit": 100, "max_concurrency": 5, "enabled": true,
+        "key_strategy": "round_robin", "available_hours": "00:00-23:59"
+    });
+    let r = env
+        .call(
+            Method::PUT,
+            &format!("/admin/api/channels/{id}"),
+            &a,
+            Some(edit.clone()),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let new_id = r.json()["id"].as_i64().unwrap();
+    assert_ne!(new_id, id);
+    assert_eq!(r.json()["disabled_urls"], json!([1]));
+    let targets: Vec<Value> = env
+        .call(Method::GET, "/admin/api/cooldowns", &a, None)
+        .await
+        .json()["cooldowns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["target"].clone())
+        .collect();
+    assert_eq!(targets, [json!(format!("url:{new_id}:1"))]);
+    edit["base_urls"] = json!([env.mock_url]);
+    let r = env
+        .call(
+            Method::PUT,
+            &format!("/admin/api/channels/{new_id}"),
+            &a,
+            Some(edit),
+        )
+        .await;
+    assert_eq!(r.json()["disabled_urls"], json!([]));
+    let cooling = env
+        .call(Method::GET, "/admin/api/cooldowns", &a, None)
+        .await;
+    assert_eq!(cooling.json()["cooldowns"], json!([]));
+
+    // CSV: export, import into a fresh gateway, export again: identical (JSON export too).
+    let r = env
+        .call(Method::GET, "/admin/api/channels/export.csv", &a, None)
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(
+        r.headers["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/csv")
+    );
+    let csv = r.text();
+    assert!(csv.contains("sk-mock-bad-000002") && csv.contains("alias=>claude-test"));
+    let json_export = env
+        .call(Method::GET, "/admin/api/channels/export", &a, None)
+        .await
+        .json();
+    let other = Env::start().await;
+    let (token2, _) = other.login().await;
+    let b = Auth::Bearer(token2);
+    let r = other
+        .raw(Method::POST, "/admin/api/channels/import.csv", &b, &csv)
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert_eq!(r.json(), json!({"created": 2, "updated": 0}));
+    let again = other
+        .call(Method::GET, "/admin/api/channels/export.csv", &b, None)
+        .await
+        .text();
+    assert_eq!(again, csv);
+    let json_again = other
+        .call(Method::GET, "/admin/api/channels/export", &b, None)
+        .await
+        .json();
+    assert_eq!(json_again, json_export);
+    // Importing again updates by name.
+    let r = other
+        .raw(Method::POST, "/admin/api/channels/import.csv", &b, &csv)
+        .await;
+    assert_eq!(r.json(), json!({"created": 0, "updated": 2}));
+    // Bad CSV names the cell.
+    for (text, field) in [
+        ("", "csv"),
+        (
+            "name,protocol,base_urls,keys,models,weight\nx,openai,https://x.example,k,m,heavy\n",
+            "rows[0].weight",
+        ),
+        (
+            "name,protocol,base_urls,keys,models\nx,openai,ftp://x,k,m\n",
+            "rows[0].base_urls[0]",
+        ),
+        ("name,colour\n", "columns[1]"),
+    ] {
+        let r = other
+            .raw(Method::POST, "/admin/api/channels/import.csv", &b, text)
+            .await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{text}: {}", r.text());
+        assert_eq!(r.json()["error"]["field"], field, "{}", r.text());
+    }
+    other.stop().await;
+    env.stop().await;
+}

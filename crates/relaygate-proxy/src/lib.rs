@@ -27,6 +27,7 @@ mod error;
 mod gateway;
 pub mod observe;
 mod pipeline;
+mod probe;
 mod relay;
 pub mod routes;
 mod server;
@@ -39,6 +40,7 @@ pub use config::{
 };
 pub use error::Error;
 pub use gateway::{CooldownView, Gateway};
+pub use probe::ChannelTest;
 pub use relay::{RelayStream, ResponseBody, SideBody};
 pub use server::{Server, serve};
 pub use table::RoutingTable;

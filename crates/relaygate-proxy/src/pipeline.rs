@@ -254,6 +254,18 @@ async fn count_tokens(gw: Arc<Inner>, req: Request<Incoming>, route: Route) -> R
     resp
 }
 
+/// Reads and discards a request body we refuse before reading it (bounded in size and time).
+/// Answering while the client is still sending makes the server drop the connection, and
+/// clients then see "server disconnected" instead of the error.
+async fn drain(body: Incoming) {
+    const MAX_DRAIN: usize = 1024 * 1024;
+    let _ = timeout(
+        std::time::Duration::from_secs(2),
+        Limited::new(body, MAX_DRAIN).collect(),
+    )
+    .await;
+}
+
 /// Per-request context threaded through the failover loop.
 struct Ctx {
     gw: Arc<Inner>,
@@ -340,7 +352,10 @@ async fn proxy(gw: Arc<Inner>, req: Request<Incoming>, route: Route, path: Strin
 
     let token = match authenticate(&gw, &ctx.headers, query.as_deref()) {
         Ok(t) => t,
-        Err(why) => return ctx.fail(ErrorKind::Authentication, why),
+        Err(why) => {
+            drain(body).await;
+            return ctx.fail(ErrorKind::Authentication, why);
+        }
     };
     ctx.log.row.token_id = Some(token.id);
     ctx.log.active = Some(gw.observer.start(
@@ -348,6 +363,38 @@ async fn proxy(gw: Arc<Inner>, req: Request<Incoming>, route: Route, path: Strin
         u64::try_from(ctx.log.row.started_at_ms).unwrap_or(0),
         protocol.as_str(),
     ));
+    // Read the body before any other refusal, so the client gets the answer and not a reset.
+    let limit = gw.config.max_body_bytes;
+    let declared = ctx
+        .headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return ctx.fail(
+            ErrorKind::RequestTooLarge,
+            format!("request body is larger than the limit of {limit} bytes"),
+        );
+    }
+    ctx.body = match Limited::new(body, limit).collect().await {
+        Ok(c) => c.to_bytes(),
+        Err(e)
+            if e.downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some() =>
+        {
+            return ctx.fail(
+                ErrorKind::RequestTooLarge,
+                format!("request body is larger than the limit of {limit} bytes"),
+            );
+        }
+        Err(e) => {
+            return ctx.fail(
+                ErrorKind::InvalidRequest,
+                format!("could not read the request body: {e}"),
+            );
+        }
+    };
+
     ctx.log.token_name = Some(token.name.clone());
     if token.max_concurrency > 0 {
         // A lease in the shared store: instances together admit no more than the limit.
@@ -408,37 +455,6 @@ async fn proxy(gw: Arc<Inner>, req: Request<Incoming>, route: Route, path: Strin
             }
         }
     }
-
-    let limit = gw.config.max_body_bytes;
-    let declared = ctx
-        .headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > limit as u64) {
-        return ctx.fail(
-            ErrorKind::RequestTooLarge,
-            format!("request body is larger than the limit of {limit} bytes"),
-        );
-    }
-    ctx.body = match Limited::new(body, limit).collect().await {
-        Ok(c) => c.to_bytes(),
-        Err(e)
-            if e.downcast_ref::<http_body_util::LengthLimitError>()
-                .is_some() =>
-        {
-            return ctx.fail(
-                ErrorKind::RequestTooLarge,
-                format!("request body is larger than the limit of {limit} bytes"),
-            );
-        }
-        Err(e) => {
-            return ctx.fail(
-                ErrorKind::InvalidRequest,
-                format!("could not read the request body: {e}"),
-            );
-        }
-    };
 
     if protocol == Protocol::Gemini {
         ctx.model = ctx.route.path_model.clone().unwrap_or_default();
@@ -1029,6 +1045,13 @@ async fn attempt(ctx: &Ctx, p: &Planned, url: &str, out: &Outgoing, policy: &Pol
 /// Applies a verdict's cooldown to `target`; returns when it ends.
 fn cool(gw: &Inner, target: &Target, v: &Verdict) -> Option<u64> {
     let now = gw.clock.now_ms();
+    // A URL switched off by hand (tried only as a last resort) keeps its switch-off.
+    if let Some(s) = gw.with_health(|h| h.cooldowns.state(target))
+        && matches!(target, Target::Url(..))
+        && crate::probe::is_manual(&s)
+    {
+        return Some(s.until_ms);
+    }
     let max = ms(gw.config.cooldown.max);
     let state = gw.with_health(|h| match v.cooldown {
         CooldownHint::None => None,
@@ -1176,12 +1199,19 @@ async fn failover(mut ctx: Ctx, candidates: Vec<(Arc<ChannelEntry>, String)>) ->
         let now = gw.clock.now_ms();
         let url_order = gw.with_health(|h| {
             let cooldowns = &h.cooldowns;
-            h.urls.order(
+            let order = h.urls.order(
                 p.channel.id,
                 p.channel.base_urls.len(),
                 |i| cooldowns.is_cooling(&Target::Url(p.channel.id, i), now),
                 gw.random(),
-            )
+            );
+            // URLs switched off by hand are left out, unless nothing else is left.
+            let (off, on): (Vec<usize>, Vec<usize>) = order.into_iter().partition(|&i| {
+                cooldowns
+                    .state(&Target::Url(p.channel.id, i))
+                    .is_some_and(|s| crate::probe::is_manual(&s))
+            });
+            if on.is_empty() { off } else { on }
         });
         for (n, &url_index) in url_order.iter().enumerate() {
             let url = join_url(
@@ -1220,7 +1250,14 @@ async fn failover(mut ctx: Ctx, candidates: Vec<(Arc<ChannelEntry>, String)>) ->
                             Target::Model(p.channel.id, upstream_model.clone()),
                         ]
                         .into_iter()
-                        .filter(|t| h.cooldowns.succeed(t))
+                        // A URL switched off by hand stays off until switched on.
+                        .filter(|t| {
+                            let manual = matches!(t, Target::Url(..))
+                                && h.cooldowns
+                                    .state(t)
+                                    .is_some_and(|s| crate::probe::is_manual(&s));
+                            !manual && h.cooldowns.succeed(t)
+                        })
                         .inspect(|t| {
                             h.local_changes.insert(t.clone(), now);
                         })

@@ -323,6 +323,12 @@ async fn handle(
             .unwrap_or(Behavior::Ok);
         (b, s.options.clone(), s.gap)
     };
+    if parts.method == http::Method::GET
+        && matches!(behavior, Behavior::Ok)
+        && let Some(list) = model_list(&path, &parts.headers)
+    {
+        return Ok(json_response(StatusCode::OK, list));
+    }
     let mut options = options;
     if let Some(m) = serde_json::from_slice::<serde_json::Value>(&body)
         .ok()
@@ -331,6 +337,38 @@ async fn handle(
         options.model = m;
     }
     Ok(respond(behavior, &path, query.as_deref(), &body, &options, gap).await)
+}
+
+/// The answer to a model-list request (`GET /v1/models`: Anthropic's shape when the request
+/// carries `anthropic-version`, OpenAI's otherwise; `GET /v1beta/models`: Gemini's), or `None`
+/// for any other path.
+fn model_list(path: &str, headers: &HeaderMap) -> Option<String> {
+    let v = match path {
+        "/v1/models" if headers.contains_key("anthropic-version") => serde_json::json!({
+            "data": [
+                {"type": "model", "id": "mock-claude-1", "display_name": "Mock Claude 1", "created_at": "2025-01-01T00:00:00Z"},
+                {"type": "model", "id": "mock-claude-2", "display_name": "Mock Claude 2", "created_at": "2025-01-01T00:00:00Z"}
+            ],
+            "has_more": false, "first_id": "mock-claude-1", "last_id": "mock-claude-2"
+        }),
+        "/v1/models" => serde_json::json!({
+            "object": "list",
+            "data": [
+                {"id": "mock-gpt-1", "object": "model", "created": 1_700_000_000, "owned_by": "mock"},
+                {"id": "mock-gpt-2", "object": "model", "created": 1_700_000_000, "owned_by": "mock"}
+            ]
+        }),
+        "/v1beta/models" => serde_json::json!({
+            "models": [
+                {"name": "models/mock-gemini-1", "displayName": "Mock Gemini 1",
+                 "supportedGenerationMethods": ["generateContent", "countTokens"]},
+                {"name": "models/mock-gemini-2", "displayName": "Mock Gemini 2",
+                 "supportedGenerationMethods": ["generateContent", "countTokens"]}
+            ]
+        }),
+        _ => return None,
+    };
+    Some(v.to_string())
 }
 
 enum Kind {

@@ -109,6 +109,35 @@ try {
   if (!msg.includes("base_urls[0]")) throw new Error("editor error does not name the field: " + msg);
   await page.click(".modal button.sec");
 
+  // Test the channel: a small real request, its answer shown.
+  await page.click('button[data-test="mock-anthropic"]');
+  await page.waitForSelector("#test-verdict");
+  const verdict = await page.textContent("#test-result");
+  if (!verdict.includes("HTTP 200") || !verdict.includes("Hello from the mock upstream") || verdict.includes("null")) throw new Error("channel test: " + verdict);
+  await shot("channel-test");
+  await page.click(".modal button.sec");
+
+  // Fetch the upstream's model list into the editor (without saving).
+  await page.click('tr[data-name="mock-anthropic"] button:has-text("Edit")');
+  await page.click("#ch-fetch-models");
+  await page.waitForFunction(() => document.querySelector("#ch-models").value.includes("mock-claude-1"));
+  const models = await page.inputValue("#ch-models");
+  if (!models.includes("claude-alias=claude-test")) throw new Error("fetch models dropped a redirect: " + models);
+  await page.click(".modal form > .actions button.sec");
+
+  // Switch the channel's URL off and on again.
+  const urlButton = 'tr[data-name="mock-anthropic"] [data-url-index="0"] button';
+  await page.click(urlButton);
+  await page.waitForSelector('tr[data-name="mock-anthropic"] [data-url-index="0"].muted');
+  await page.click(urlButton);
+  await page.waitForSelector('tr[data-name="mock-anthropic"] [data-url-index="0"]:not(.muted)');
+
+  // CSV export, then the same file imported back updates the channel in place.
+  const csv = await page.evaluate(async () => (await fetch("/admin/api/channels/export.csv")).text());
+  if (!csv.startsWith("name,protocol,") || !csv.includes("sk-mock-browser-0002")) throw new Error("CSV export: " + csv);
+  await page.setInputFiles("#import-csv-file", { name: "channels.csv", mimeType: "text/csv", buffer: Buffer.from(csv) });
+  await page.waitForFunction(() => document.querySelector("#toast")?.textContent.includes("0 created, 1 updated"));
+
   // Create a client token; its plaintext is shown once.
   await page.click("#nav-tokens");
   await page.fill("#tok-name", "browser");

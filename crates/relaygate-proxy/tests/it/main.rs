@@ -5,6 +5,7 @@ mod errors;
 mod failover;
 mod fixtures;
 mod passthrough;
+mod probe;
 mod routing;
 mod support;
 mod translate;
