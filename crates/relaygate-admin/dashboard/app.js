@@ -96,12 +96,17 @@ const PAGES = [
   ["settings", "navSettings", pageSettings],
 ];
 let refreshTimer = null;
+let liveSource = null;
+/** Stops the live push of requests in flight (when leaving the live page). */
+function closeLive() {
+  if (liveSource) { liveSource.close(); liveSource = null; }
+}
 let refreshSecs = 5;
 
 function setPage(...kids) { const m = $("main"); m.replaceChildren(...kids); }
 
 function showLogin() {
-  clearInterval(refreshTimer);
+  clearInterval(refreshTimer); closeLive();
   $("top").hidden = true;
   const pw = h("input", { type: "password", id: "password", autocomplete: "current-password" });
   const err = h("div", { class: "err", id: "login-error" });
@@ -124,7 +129,7 @@ function showLogin() {
 }
 
 async function route() {
-  clearInterval(refreshTimer);
+  clearInterval(refreshTimer); closeLive();
   const name = (location.hash.replace(/^#\/?/, "") || "overview").split("?")[0];
   const page = PAGES.find((p) => p[0] === name) || PAGES[0];
   try { await api("GET", "/session"); } catch (_) { return; }
@@ -140,7 +145,7 @@ async function route() {
 }
 
 function every(fn) {
-  clearInterval(refreshTimer);
+  clearInterval(refreshTimer); closeLive();
   refreshTimer = setInterval(() => { if (!document.hidden) fn().catch(() => {}); }, refreshSecs * 1000);
 }
 
@@ -448,22 +453,29 @@ async function pageLive() {
       const p = await api("GET", logQuery(state.cursor)); state.rows = state.rows.concat(p.rows); state.cursor = p.next_cursor; renderLogs();
     } }, t("more")) : null].filter(Boolean));
   const loadLogs = async () => { const p = await api("GET", logQuery(null)); state.rows = p.rows; state.cursor = p.next_cursor; renderLogs(); };
-  const loadActive = async () => {
-    const { active } = await api("GET", "/active");
+  const showActive = (active) => {
     activeBox.replaceChildren(active.length === 0 ? h("p", { class: "muted" }, t("noActive")) :
       h("div", { class: "wrap" }, h("table", {}, h("thead", {}, h("tr", {}, [t("model"), t("channel"), t("elapsed"), t("firstByte"), t("bytes")].map((x) => h("th", {}, x)))),
         h("tbody", {}, active.map((a) => h("tr", {}, h("td", { class: "mono" }, a.model), h("td", {}, a.channel || "…"),
           h("td", {}, fmtMs(a.elapsed_ms)), h("td", {}, fmtMs(a.first_byte_ms)), h("td", {}, fmtN(a.bytes))))))));
   };
+  const loadActive = async () => { const { active } = await api("GET", "/active"); showActive(active); };
   setPage(h("h1", {}, t("navLive")), h("h2", {}, t("active")), activeBox, h("h2", {}, t("logs")),
     h("form", { class: "bar", onsubmit: (e) => { e.preventDefault(); state.status = statusSel.value; state.q = qIn.value.trim(); loadLogs(); } },
       statusSel, qIn, h("button", { type: "submit" }, t("filter"))), logBox);
   await Promise.all([loadActive(), loadLogs()]);
-  clearInterval(refreshTimer);
+  clearInterval(refreshTimer); closeLive();
+  // Requests in flight are pushed by the server (SSE); polling only if the push is unavailable.
+  closeLive();
+  let pushed = false;
+  if (window.EventSource) {
+    liveSource = new EventSource("/admin/api/active/stream");
+    liveSource.addEventListener("active", (e) => { pushed = true; try { showActive(JSON.parse(e.data).active); } catch (_) { /* ignore a bad frame */ } });
+  }
   let tick = 0;
   refreshTimer = setInterval(() => {
     if (document.hidden || document.querySelector(".modal")) return;
-    loadActive().catch(() => {});
+    if (!pushed) loadActive().catch(() => {});
     if (++tick % Math.max(1, Math.round(refreshSecs)) === 0) loadLogs().catch(() => {});
   }, 1000);
 }

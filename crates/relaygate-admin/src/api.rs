@@ -67,6 +67,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/admin/api/logs"),
     ("GET", "/admin/api/logs/{request_id}"),
     ("GET", "/admin/api/active"),
+    ("GET", "/admin/api/active/stream"),
     ("GET", "/admin/api/cooldowns"),
     ("POST", "/admin/api/cooldowns/clear"),
     ("GET", "/admin/api/stats"),
@@ -108,6 +109,7 @@ fn handler_for(method: &str, path: &str) -> Option<MethodRouter<AppState>> {
         ("GET", "/admin/api/logs") => get(search_logs),
         ("GET", "/admin/api/logs/{request_id}") => get(log_detail),
         ("GET", "/admin/api/active") => get(active),
+        ("GET", "/admin/api/active/stream") => get(active_stream),
         ("GET", "/admin/api/cooldowns") => get(cooldowns),
         ("POST", "/admin/api/cooldowns/clear") => post(clear_cooldown),
         ("GET", "/admin/api/stats") => get(stats),
@@ -1192,9 +1194,13 @@ async fn log_detail(State(st): State<AppState>, Path(request_id): Path<String>) 
 }
 
 async fn active(State(st): State<AppState>) -> Json {
+    axum::Json(active_json(&st.gateway))
+}
+
+/// The requests in flight as the API shows them.
+fn active_json(gateway: &relaygate_proxy::Gateway) -> Value {
     let now = u64::try_from(now_ms()).unwrap_or(0);
-    let list: Vec<Value> = st
-        .gateway
+    let list: Vec<Value> = gateway
         .active_requests()
         .into_iter()
         .map(|a| {
@@ -1203,7 +1209,60 @@ async fn active(State(st): State<AppState>) -> Json {
                    "stream": a.stream, "bytes": a.bytes, "first_byte_ms": a.first_byte_ms})
         })
         .collect();
-    axum::Json(json!({"active": list}))
+    json!({"active": list})
+}
+
+/// How often the live stream pushes the requests in flight.
+const ACTIVE_PUSH: std::time::Duration = std::time::Duration::from_millis(500);
+/// A live stream ends after this long; the browser's `EventSource` reconnects by itself.
+const ACTIVE_STREAM_MAX: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// `text/event-stream` of `event: active` frames (the body of `GET /admin/api/active`), pushed
+/// every half second while the client listens.
+async fn active_stream(State(st): State<AppState>) -> axum::response::Response {
+    let body = ActiveStream {
+        gateway: st.gateway.clone(),
+        tick: tokio::time::interval(ACTIVE_PUSH),
+        until: tokio::time::Instant::now() + ACTIVE_STREAM_MAX,
+    };
+    let mut resp = axum::response::Response::new(axum::body::Body::new(body));
+    let h = resp.headers_mut();
+    h.insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("text/event-stream"),
+    );
+    h.insert(
+        http::header::CACHE_CONTROL,
+        http::HeaderValue::from_static("no-cache"),
+    );
+    resp
+}
+
+struct ActiveStream {
+    gateway: relaygate_proxy::Gateway,
+    tick: tokio::time::Interval,
+    until: tokio::time::Instant,
+}
+
+impl http_body::Body for ActiveStream {
+    type Data = bytes::Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<bytes::Bytes>, Self::Error>>> {
+        if tokio::time::Instant::now() >= self.until || self.gateway.is_shutting_down() {
+            return std::task::Poll::Ready(None);
+        }
+        match self.tick.poll_tick(cx) {
+            std::task::Poll::Pending => std::task::Poll::Pending,
+            std::task::Poll::Ready(_) => {
+                let data = format!("event: active\ndata: {}\n\n", active_json(&self.gateway));
+                std::task::Poll::Ready(Some(Ok(http_body::Frame::data(bytes::Bytes::from(data)))))
+            }
+        }
+    }
 }
 
 async fn cooldowns(State(st): State<AppState>) -> Result<Json> {

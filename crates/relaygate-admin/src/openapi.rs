@@ -271,6 +271,13 @@ fn operations() -> Vec<Op> {
         ),
         (
             "GET",
+            "/admin/api/active/stream",
+            "Requests in flight, pushed every 500 ms as `event: active` SSE frames (text/event-stream)",
+            None,
+            vec![],
+        ),
+        (
+            "GET",
             "/admin/api/cooldowns",
             "Everything cooling now, with reason and remaining time",
             None,

@@ -128,11 +128,24 @@ impl Env {
             .request(b.body(Full::new(body)).unwrap())
             .await
             .unwrap();
-        let (parts, body) = resp.into_parts();
+        let (parts, mut body) = resp.into_parts();
+        // A live stream never ends by itself: take its first frame only.
+        let body = if parts
+            .headers
+            .get("content-type")
+            .is_some_and(|v| v == "text/event-stream")
+        {
+            match body.frame().await {
+                Some(Ok(f)) => f.into_data().unwrap_or_default(),
+                _ => Bytes::new(),
+            }
+        } else {
+            body.collect().await.unwrap().to_bytes()
+        };
         Reply {
             status: parts.status,
             headers: parts.headers,
-            body: body.collect().await.unwrap().to_bytes(),
+            body,
         }
     }
 
@@ -1015,5 +1028,40 @@ async fn channel_test_upstream_models_url_switches_and_csv() {
         assert_eq!(r.json()["error"]["field"], field, "{}", r.text());
     }
     other.stop().await;
+    env.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn requests_in_flight_are_pushed_live() {
+    let env = Env::start().await;
+    let (token, _) = env.login().await;
+    let req = Request::builder()
+        .method(Method::GET)
+        .uri(format!("{}/admin/api/active/stream", env.base))
+        .header("authorization", format!("Bearer {token}"))
+        .body(Full::new(Bytes::new()))
+        .unwrap();
+    let resp = env.client.request(req).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(resp.headers()["content-type"], "text/event-stream");
+    let mut body = resp.into_body();
+    // Two pushes arrive without asking again.
+    let mut text = String::new();
+    while text.matches("event: active").count() < 2 {
+        let frame = tokio::time::timeout(std::time::Duration::from_secs(5), body.frame())
+            .await
+            .expect("a push every half second")
+            .unwrap()
+            .unwrap();
+        text.push_str(std::str::from_utf8(&frame.into_data().unwrap()).unwrap());
+    }
+    let first = text.split("\n\n").next().unwrap();
+    let data = first
+        .lines()
+        .find_map(|l| l.strip_prefix("data: "))
+        .unwrap();
+    let v: Value = serde_json::from_str(data).unwrap();
+    assert!(v["active"].is_array());
+    drop(body);
     env.stop().await;
 }

@@ -185,6 +185,7 @@ pub(crate) struct Inner {
     seq: AtomicU64,
     rng: AtomicU64,
     held_leases: Mutex<std::collections::HashSet<String>>,
+    shutting_down: std::sync::atomic::AtomicBool,
 }
 
 /// How long a lease lasts without renewal; an instance that dies frees its slots after this.
@@ -349,6 +350,7 @@ impl Gateway {
                 seq: AtomicU64::new(0),
                 rng: AtomicU64::new(u64::from_le_bytes(nonce).rotate_left(17)),
                 held_leases: Mutex::new(std::collections::HashSet::new()),
+                shutting_down: std::sync::atomic::AtomicBool::new(false),
             }),
         };
         gw.reload().await?;
@@ -405,6 +407,16 @@ impl Gateway {
     /// takes effect.
     pub fn set_side_handler(&self, handler: crate::SideHandler) {
         let _ = self.inner.side.0.set(handler);
+    }
+
+    /// Whether a graceful shutdown has begun: long-lived side responses (live streams) should
+    /// end so the drain does not wait for them.
+    pub fn is_shutting_down(&self) -> bool {
+        self.inner.shutting_down.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn begin_shutdown(&self) {
+        self.inner.shutting_down.store(true, Ordering::Relaxed);
     }
 
     /// Requests in flight right now, oldest first.

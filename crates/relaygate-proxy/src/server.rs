@@ -63,6 +63,7 @@ pub async fn serve(
         }
     }
     drop(listener);
+    gateway.begin_shutdown();
     let grace = gateway.config().shutdown_grace;
     tracing::info!(
         "shutting down: waiting up to {}s for in-flight requests",
