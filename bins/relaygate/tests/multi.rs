@@ -9,84 +9,33 @@
     clippy::zombie_processes
 )]
 
-use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::Duration;
 
 use relaygate_store::{LogQuery, LogStore, SqliteStore};
 use relaygate_testkit::{Behavior, MockUpstream};
 
-const BIN: &str = env!("CARGO_BIN_EXE_relaygate");
-const TOKEN: &str = "rg-multi-test-token";
-
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("relaygate-multi-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
+mod common;
+use common::{kill9, sigterm, temp_dir};
 
 fn start(config: &Path) -> (Child, String) {
-    let mut child = Command::new(BIN)
-        .args(["serve", "--config", config.to_str().unwrap()])
-        .env("RELAYGATE_LOG", "warn")
-        .env_remove("RELAYGATE_CONFIG")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        // Keep draining after the start line: a closed pipe must not be what stops the server.
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
-    loop {
-        let Ok(line) = rx.recv_timeout(Duration::from_secs(30)) else {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("relaygate did not start");
-        };
-        if let Some(url) = line.split("listening on ").nth(1) {
-            return (child, url.trim().to_owned());
-        }
-    }
+    let (child, url, _) = common::start(&["serve", "--config", config.to_str().unwrap()], &[]);
+    (child, url)
 }
 
 fn post(url: &str, body: &str) -> u16 {
-    let addr = url.trim_start_matches("http://");
-    let mut s = std::net::TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-    let req = format!(
-        "POST /v1/chat/completions HTTP/1.1\r\nhost: {addr}\r\nauthorization: Bearer {TOKEN}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-        body.len()
-    );
-    s.write_all(req.as_bytes()).unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).unwrap();
-    out.split(' ')
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0)
+    let auth = format!("Bearer {TOKEN}");
+    common::post(
+        url,
+        "/v1/chat/completions",
+        &[("authorization", &auth)],
+        body,
+    )
+    .0
 }
 
-fn stop(child: &mut Child, signal: &str) {
-    let _ = Command::new("kill")
-        .arg(signal)
-        .arg(child.id().to_string())
-        .status();
-    for _ in 0..300 {
-        if child.try_wait().unwrap().is_some() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let _ = child.kill();
-    let _ = child.wait();
-}
+const TOKEN: &str = "rg-multi-test-token";
 
 fn config(dir: &Path, storage: &str, mock: &str, channel_extra: &str) -> PathBuf {
     let text = format!(
@@ -131,7 +80,7 @@ async fn a_kill_9_loses_no_row_older_than_a_second() {
     assert!(statuses.iter().all(|&s| s == 200), "{statuses:?}");
     // Rows are durable within a second of their response; then the process dies hard.
     tokio::time::sleep(Duration::from_millis(1_500)).await;
-    stop(&mut child, "-KILL");
+    kill9(&mut child);
     let store = SqliteStore::open(&db).unwrap();
     let rows = store
         .query_logs(LogQuery {
@@ -255,7 +204,7 @@ async fn two_instances_share_cooldowns_rate_limits_and_concurrency() {
         "N instances make no more upstream calls than the limit"
     );
 
-    stop(&mut a, "-TERM");
-    stop(&mut b, "-TERM");
+    sigterm(&mut a);
+    sigterm(&mut b);
     mysql(&base, &format!("DROP DATABASE IF EXISTS {db}"));
 }

@@ -315,9 +315,8 @@ impl Gateway {
         let client = build_client(&config.timeouts)?;
         let mut nonce = [0u8; 8];
         ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut nonce).map_err(
-            |_| crate::Error::Channel {
-                name: String::new(),
-                reason: "no system randomness".to_owned(),
+            |_| {
+                crate::Error::Config("the system random number generator is unavailable".to_owned())
             },
         )?;
         let mut prices = relaygate_tokens::PriceTable::builtin();
