@@ -15,7 +15,8 @@
 //!   weight while the rest of the list stays the failover order.
 //! - [`UrlBook`]: latency memory per base URL; unexplored URLs first, then a choice weighted by
 //!   inverse latency.
-//! - [`RpmBook`] and [`DailyWindow`]: requests-per-minute windows and availability hours.
+//! - [`DailyWindow`]: availability hours. (Request-rate and concurrency limits are shared
+//!   between instances, so they live in the store, not here.)
 //! - [`fuzzy_pick`]: opt-in fuzzy model matching.
 #![deny(missing_docs)]
 
@@ -27,7 +28,7 @@ mod select;
 mod urls;
 
 pub use cooldown::{CooldownBook, CooldownPolicy, CooldownState};
-pub use limits::{DailyWindow, RetryAfter, RpmBook};
+pub use limits::DailyWindow;
 pub use models::fuzzy_pick;
 pub use score::{HealthBook, HealthConfig};
 pub use select::{Candidate, ChannelSelector};

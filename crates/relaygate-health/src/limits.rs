@@ -1,47 +1,3 @@
-use std::collections::{HashMap, VecDeque};
-
-/// Requests per rolling minute, per key (a channel, a token).
-#[derive(Debug, Clone, Default)]
-pub struct RpmBook {
-    windows: HashMap<i64, VecDeque<u64>>,
-}
-
-/// A refused admission, with when to try again.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RetryAfter {
-    /// Milliseconds until a slot frees.
-    pub ms: u64,
-}
-
-const MINUTE_MS: u64 = 60_000;
-
-impl RpmBook {
-    /// An empty book.
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// Takes a slot for `id` at `now` if fewer than `limit` were taken in the last 60 s.
-    /// A limit of 0 means unlimited (and records nothing).
-    pub fn try_acquire(&mut self, id: i64, limit: u32, now_ms: u64) -> Result<(), RetryAfter> {
-        if limit == 0 {
-            return Ok(());
-        }
-        let q = self.windows.entry(id).or_default();
-        while q.front().is_some_and(|&t| t + MINUTE_MS <= now_ms) {
-            q.pop_front();
-        }
-        if q.len() >= limit as usize {
-            let oldest = q.front().copied().unwrap_or(now_ms);
-            return Err(RetryAfter {
-                ms: (oldest + MINUTE_MS).saturating_sub(now_ms).max(1),
-            });
-        }
-        q.push_back(now_ms);
-        Ok(())
-    }
-}
-
 /// A daily availability window in minutes of the day, e.g. `22:00-06:00` (across midnight).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DailyWindow {
@@ -89,20 +45,6 @@ fn minutes(hhmm: &str) -> Option<u16> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn rpm_is_a_rolling_minute() {
-        let mut b = RpmBook::new();
-        assert!(b.try_acquire(1, 2, 0).is_ok());
-        assert!(b.try_acquire(1, 2, 10_000).is_ok());
-        assert_eq!(b.try_acquire(1, 2, 20_000), Err(RetryAfter { ms: 40_000 }));
-        assert!(b.try_acquire(2, 2, 20_000).is_ok(), "per id");
-        assert!(
-            b.try_acquire(1, 2, 60_000).is_ok(),
-            "the first slot left the window"
-        );
-        assert!(b.try_acquire(1, 0, 60_000).is_ok(), "0 = unlimited");
-    }
 
     #[test]
     fn windows_across_midnight() {

@@ -173,16 +173,13 @@ fn list_models(
     };
     let table = gw.table();
     // Every client can reach every channel (relaygate translates), so every shape lists all.
-    let visible = |_: Protocol| -> Vec<String> {
-        table
-            .models()
-            .into_iter()
-            .filter(|m| token.allows_model(m))
-            .collect()
-    };
+    let models: Vec<String> = table
+        .models()
+        .into_iter()
+        .filter(|m| token.allows_model(m))
+        .collect();
     let body = match protocol {
         Protocol::Anthropic => {
-            let models = visible(Protocol::Anthropic);
             let data: Vec<_> = models
                 .iter()
                 .map(|m| serde_json::json!({"type": "model", "id": m, "display_name": m, "created_at": "1970-01-01T00:00:00Z"}))
@@ -190,7 +187,7 @@ fn list_models(
             serde_json::json!({"data": data, "has_more": false, "first_id": models.first(), "last_id": models.last()})
         }
         Protocol::Gemini => {
-            let data: Vec<_> = visible(Protocol::Gemini)
+            let data: Vec<_> = models
                 .iter()
                 .map(|m| serde_json::json!({
                     "name": format!("models/{m}"), "displayName": m,
@@ -200,7 +197,6 @@ fn list_models(
             serde_json::json!({ "models": data })
         }
         Protocol::OpenAiChat | Protocol::OpenAiResponses => {
-            let models = visible(Protocol::OpenAiChat);
             let data: Vec<_> = models
                 .iter()
                 .map(|m| serde_json::json!({"id": m, "object": "model", "created": 0, "owned_by": "relaygate"}))
@@ -216,6 +212,7 @@ fn list_models(
 async fn count_tokens(gw: Arc<Inner>, req: Request<Incoming>, route: Route) -> Resp {
     let protocol = route.protocol.unwrap_or(Protocol::Anthropic);
     if let Err(why) = authenticate(&gw, req.headers(), req.uri().query()) {
+        drain(req.into_body()).await;
         return error_response(protocol, ErrorKind::Authentication, &why);
     }
     let limit = gw.config.max_body_bytes;

@@ -142,17 +142,9 @@ async fn rate_limits_honour_retry_after_and_move_on() {
 
 #[tokio::test]
 async fn client_errors_are_returned_as_they_are_without_failover() {
-    let a = MockUpstream::start().await.unwrap();
-    let b = MockUpstream::start().await.unwrap();
+    let (a, b, env) = primary_and_backup(Protocol::Anthropic, "claude-x").await;
     let err = r#"{"type":"error","error":{"type":"invalid_request_error","message":"max_tokens: field required"}}"#;
     a.on_any(Behavior::status(400, err));
-    let mut first = channel("a", Protocol::Anthropic, &a.url(), &["k"], &["claude-x"]);
-    first.priority = 5;
-    let env = Env::start(vec![
-        first,
-        channel("b", Protocol::Anthropic, &b.url(), &["k"], &["claude-x"]),
-    ])
-    .await;
     let r = env
         .post(
             Protocol::Anthropic,
@@ -219,16 +211,8 @@ async fn unreachable_upstreams_give_a_502_in_the_clients_shape() {
 
 #[tokio::test]
 async fn no_retry_after_the_first_byte_and_the_stream_ends_with_an_error_event() {
-    let a = MockUpstream::start().await.unwrap();
-    let b = MockUpstream::start().await.unwrap();
+    let (a, b, env) = primary_and_backup(Protocol::Anthropic, "claude-x").await;
     a.on_any(Behavior::CutAfter(4));
-    let mut first = channel("a", Protocol::Anthropic, &a.url(), &["k"], &["claude-x"]);
-    first.priority = 5;
-    let env = Env::start(vec![
-        first,
-        channel("b", Protocol::Anthropic, &b.url(), &["k"], &["claude-x"]),
-    ])
-    .await;
     let (path, body) = request_for(Protocol::Anthropic, "claude-x", true);
     let r = env.post(Protocol::Anthropic, &path, &body).await;
     assert_eq!(r.status, 200);
@@ -250,16 +234,8 @@ async fn no_retry_after_the_first_byte_and_the_stream_ends_with_an_error_event()
 
 #[tokio::test]
 async fn a_stream_cut_before_its_first_byte_fails_over_invisibly() {
-    let a = MockUpstream::start().await.unwrap();
-    let b = MockUpstream::start().await.unwrap();
+    let (a, b, env) = primary_and_backup(Protocol::OpenAiChat, "gpt-x").await;
     a.on_any(Behavior::CutAfter(0));
-    let mut first = channel("a", Protocol::OpenAiChat, &a.url(), &["k"], &["gpt-x"]);
-    first.priority = 5;
-    let env = Env::start(vec![
-        first,
-        channel("b", Protocol::OpenAiChat, &b.url(), &["k"], &["gpt-x"]),
-    ])
-    .await;
     let (path, body) = request_for(Protocol::OpenAiChat, "gpt-x", true);
     let r = env.post(Protocol::OpenAiChat, &path, &body).await;
     assert_eq!(r.status, 200);
@@ -303,16 +279,8 @@ async fn errors_mid_stream_use_each_protocols_event_shape() {
 
 #[tokio::test]
 async fn a_json_body_cut_before_its_end_fails_over_and_a_late_cut_aborts() {
-    let a = MockUpstream::start().await.unwrap();
-    let b = MockUpstream::start().await.unwrap();
+    let (a, b, env) = primary_and_backup(Protocol::Gemini, "gemini-x").await;
     a.on_any(Behavior::CutAfter(1));
-    let mut first = channel("a", Protocol::Gemini, &a.url(), &["k"], &["gemini-x"]);
-    first.priority = 5;
-    let env = Env::start(vec![
-        first,
-        channel("b", Protocol::Gemini, &b.url(), &["k"], &["gemini-x"]),
-    ])
-    .await;
     // Gemini without alt=sse streams a JSON array. Cut before it is complete, it is still held
     // (small non-stream bodies are read whole to look for soft errors) and fails over.
     let r = env

@@ -228,19 +228,11 @@ async fn an_error_event_after_content_ends_cleanly_and_is_logged_as_failed() {
 
 #[tokio::test]
 async fn empty_streams_fail_over() {
-    let a = MockUpstream::start().await.unwrap();
-    let b = MockUpstream::start().await.unwrap();
+    let (a, b, env) = primary_and_backup(Protocol::OpenAiChat, "gpt-x").await;
     a.on_any(Behavior::Replay {
         content_type: "text/event-stream".to_owned(),
         chunks: vec![bytes::Bytes::from_static(b"data: [DONE]\n\n")],
     });
-    let mut first = channel("a", Protocol::OpenAiChat, &a.url(), &["k"], &["gpt-x"]);
-    first.priority = 5;
-    let env = Env::start(vec![
-        first,
-        channel("b", Protocol::OpenAiChat, &b.url(), &["k"], &["gpt-x"]),
-    ])
-    .await;
     let (path, body) = request_for(Protocol::OpenAiChat, "gpt-x", true);
     let r = env.post(Protocol::OpenAiChat, &path, &body).await;
     assert_eq!(r.status, 200);

@@ -279,3 +279,20 @@ pub fn request_for(protocol: Protocol, model: &str, stream: bool) -> (String, St
         ),
     }
 }
+
+/// Two mocks behind two channels serving `model`: `a` (priority 5, tried first) and `b`.
+pub async fn primary_and_backup(
+    protocol: Protocol,
+    model: &str,
+) -> (MockUpstream, MockUpstream, Env) {
+    let a = MockUpstream::start().await.unwrap();
+    let b = MockUpstream::start().await.unwrap();
+    let mut first = channel("a", protocol, &a.url(), &["k"], &[model]);
+    first.priority = 5;
+    let env = Env::start(vec![
+        first,
+        channel("b", protocol, &b.url(), &["k"], &[model]),
+    ])
+    .await;
+    (a, b, env)
+}
