@@ -121,6 +121,7 @@ async fn serve_main(cfg: config::Config, config_path: Option<PathBuf>) -> anyhow
             .with_context(|| format!("token {:?}", spec.name))?;
     }
     let gateway = Gateway::new(cfg.proxy.clone(), std::sync::Arc::clone(&store)).await?;
+    tokio::task::spawn_blocking(relaygate_proxy::preload_tokenizer);
     let generated_password = if cfg.admin_enabled {
         let setup = relaygate_admin::ensure_password(&*store, cfg.admin_password.as_deref())
             .await

@@ -45,6 +45,15 @@ pub use relay::{RelayStream, ResponseBody, SideBody};
 pub use server::{Server, serve};
 pub use table::RoutingTable;
 
+/// Loads the `o200k_base` tokenizer, which every local count of an OpenAI, Claude or Gemini
+/// model uses, so the first count request does not wait for it (about half a second). Blocks:
+/// call it on a blocking thread at start-up.
+pub fn preload_tokenizer() {
+    if let Err(e) = relaygate_tokens::tokenizer(relaygate_tokens::Encoding::O200kBase) {
+        tracing::warn!(error = %e, "local token counting is unavailable");
+    }
+}
+
 /// Serves what the proxy itself does not: any path outside the four protocols' APIs, and
 /// `GET /`. Installed with [`Gateway::set_side_handler`].
 pub type SideHandler = std::sync::Arc<

@@ -9,7 +9,7 @@
 
 use std::time::Instant;
 
-use relaygate_tokens::{Protocol, count_request};
+use relaygate_tokens::{Encoding, Protocol, count_request, tokenizer};
 use serde_json::json;
 
 const ITERATIONS: usize = 200;
@@ -65,6 +65,18 @@ fn body(p: Protocol, turns: &[String]) -> Vec<u8> {
     v.to_string().into_bytes()
 }
 
+fn median_us(iterations: usize, mut f: impl FnMut()) -> u128 {
+    let mut times: Vec<u128> = (0..iterations)
+        .map(|_| {
+            let t = Instant::now();
+            f();
+            t.elapsed().as_micros()
+        })
+        .collect();
+    times.sort_unstable();
+    times[iterations / 2]
+}
+
 fn main() {
     let turns = turns();
     for (p, model) in [
@@ -96,4 +108,39 @@ fn main() {
             load.as_millis()
         );
     }
+    // Where the time goes: the JSON parse every count starts with, and the BPE over the text.
+    let body = body(Protocol::OpenAiChat, &turns);
+    let parse = median_us(ITERATIONS, || {
+        let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        std::hint::black_box(v);
+    });
+    let text = turns.concat();
+    let bpe = tokenizer(Encoding::O200kBase).unwrap();
+    let tokens = bpe.count(&text).tokens;
+    let text_only = median_us(ITERATIONS, || {
+        std::hint::black_box(bpe.count(std::hint::black_box(&text)));
+    });
+    // Pathological input: one 1 MB word (a single pre-token), and 1 MB of one repeated emoji.
+    for (name, text) in [
+        ("1 MB word", "a".repeat(1 << 20)),
+        ("1 MB emoji", "🙂".repeat(1 << 18)),
+    ] {
+        let body = serde_json::json!({"messages":[{"role":"user","content":text}]}).to_string();
+        let worst = median_us(21, || {
+            std::hint::black_box(
+                count_request(Protocol::OpenAiChat, "gpt-4o", body.as_bytes()).unwrap(),
+            );
+        });
+        println!("pathological: {name} through count_request median {worst} µs");
+    }
+    let reference = tiktoken_rs::o200k_base().unwrap();
+    assert_eq!(reference.count_ordinary(&text) as u64, tokens);
+    let tiktoken = median_us(ITERATIONS, || {
+        std::hint::black_box(reference.count_ordinary(std::hint::black_box(&text)));
+    });
+    println!(
+        "parts: JSON parse of the chat body median {parse} µs; o200k over its {} B of text ({tokens} tokens) median {text_only} µs, tiktoken-rs count_ordinary on the same text median {tiktoken} µs ({:.1}x)",
+        text.len(),
+        tiktoken as f64 / text_only.max(1) as f64
+    );
 }

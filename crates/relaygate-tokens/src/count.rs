@@ -13,24 +13,18 @@
 //!   Images and documents use each provider's documented size formulas.
 //!
 //! Work is bounded: at most [`BPE_BUDGET_BYTES`] of text per request goes through the BPE, the
-//! rest counts one token per 4 bytes; runs of more than 512 bytes without a change between
-//! whitespace and non-whitespace are cut before the BPE sees them, because BPE time grows
-//! faster than linearly with the length of one pre-token.
-
-use std::sync::OnceLock;
-
-use relaygate_protocol::Protocol;
-use serde_json::Value;
-use tiktoken_rs::CoreBPE;
+//! rest counts one token per 4 bytes; a pre-token longer than [`crate::MAX_PIECE_BYTES`] is
+//! merged in chunks, because BPE time grows faster than linearly with the length of one
+//! pre-token.
 
 use crate::Error;
+use crate::bpe::{Tokenizer, tokenizer};
 use crate::image;
+use relaygate_protocol::Protocol;
+use serde_json::Value;
 
 /// Text bytes per request that go through the BPE; the rest is estimated as bytes / 4.
 pub const BPE_BUDGET_BYTES: usize = 256 * 1024;
-
-/// Longest run of same-class bytes (whitespace or not) handed to the BPE in one piece.
-const MAX_RUN_BYTES: usize = 512;
 
 /// An OpenAI BPE encoding embedded in the binary.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -49,16 +43,6 @@ impl Encoding {
             Encoding::Cl100kBase => "cl100k_base",
         }
     }
-}
-
-fn encoder(enc: Encoding) -> Result<&'static CoreBPE, Error> {
-    static O200K: OnceLock<Option<CoreBPE>> = OnceLock::new();
-    static CL100K: OnceLock<Option<CoreBPE>> = OnceLock::new();
-    let loaded = match enc {
-        Encoding::O200kBase => O200K.get_or_init(|| tiktoken_rs::o200k_base().ok()),
-        Encoding::Cl100kBase => CL100K.get_or_init(|| tiktoken_rs::cl100k_base().ok()),
-    };
-    loaded.as_ref().ok_or(Error::Tokenizer(enc.name()))
 }
 
 /// How an OpenAI model prices images.
@@ -174,7 +158,7 @@ pub struct TokenCount {
     pub tokens: u64,
     /// Whether the count is exact: an OpenAI model, all text within the BPE budget, and nothing
     /// estimated (images of known size count as exact; documents, unknown image sizes, nested
-    /// tool schemas, tool calls in the history and cut runs do not).
+    /// tool schemas, tool calls in the history and pre-tokens merged in chunks do not).
     pub exact: bool,
 }
 
@@ -190,7 +174,7 @@ pub fn count_text(enc: Encoding, text: &str) -> Result<TokenCount, Error> {
             },
             func_init: 7,
         },
-        encoder(enc)?,
+        tokenizer(enc)?,
     );
     acc.text(text);
     Ok(TokenCount {
@@ -208,7 +192,7 @@ pub fn count_model_text(model: &str, text: &str) -> Result<TokenCount, Error> {
         Family::OpenAi { enc, .. } => enc,
         _ => Encoding::O200kBase,
     };
-    let mut acc = Acc::new(fam, encoder(enc)?);
+    let mut acc = Acc::new(fam, tokenizer(enc)?);
     acc.text(text);
     Ok(acc.finish())
 }
@@ -244,7 +228,7 @@ pub fn count_request(protocol: Protocol, model: &str, body: &[u8]) -> Result<Tok
         Family::OpenAi { enc, .. } => enc,
         _ => Encoding::O200kBase,
     };
-    let mut acc = Acc::new(fam, encoder(enc)?);
+    let mut acc = Acc::new(fam, tokenizer(enc)?);
     match protocol {
         Protocol::Anthropic => walk_anthropic(&mut acc, &v),
         Protocol::OpenAiChat => walk_chat(&mut acc, &v),
@@ -263,7 +247,7 @@ struct ToolDef<'a> {
 
 struct Acc {
     fam: Family,
-    bpe: &'static CoreBPE,
+    bpe: &'static Tokenizer,
     budget: usize,
     /// BPE counts of text (scaled for Claude and Gemini at the end).
     text_tokens: u64,
@@ -274,7 +258,7 @@ struct Acc {
 }
 
 impl Acc {
-    fn new(fam: Family, bpe: &'static CoreBPE) -> Self {
+    fn new(fam: Family, bpe: &'static Tokenizer) -> Self {
         Acc {
             fam,
             bpe,
@@ -320,9 +304,9 @@ impl Acc {
         }
         let (head, tail) = s.split_at(take);
         self.budget -= head.len();
-        let (n, cut) = bpe_count(self.bpe, head);
-        self.text_tokens += n;
-        if cut {
+        let counted = self.bpe.count(head);
+        self.text_tokens += counted.tokens;
+        if counted.chunked {
             self.inexact();
         }
         if !tail.is_empty() {
@@ -510,36 +494,6 @@ impl Acc {
             }
         }
     }
-}
-
-/// BPE count of `s`, cutting overlong same-class runs; returns whether a cut happened.
-fn bpe_count(bpe: &CoreBPE, s: &str) -> (u64, bool) {
-    let b = s.as_bytes();
-    let mut total = 0u64;
-    let mut start = 0;
-    let mut run = 0usize;
-    let mut prev_ws = None;
-    let mut cut = false;
-    for (i, &c) in b.iter().enumerate() {
-        let ws = c.is_ascii_whitespace();
-        if prev_ws == Some(ws) {
-            run += 1;
-        } else {
-            run = 1;
-            prev_ws = Some(ws);
-        }
-        if run >= MAX_RUN_BYTES && s.is_char_boundary(i + 1) {
-            total += bpe.count_ordinary(&s[start..=i]) as u64;
-            start = i + 1;
-            run = 0;
-            prev_ws = None;
-            cut = true;
-        }
-    }
-    if start < b.len() {
-        total += bpe.count_ordinary(&s[start..]) as u64;
-    }
-    (total, cut)
 }
 
 fn str_of<'a>(v: &'a Value, key: &str) -> &'a str {

@@ -7,8 +7,8 @@
 //!   (cached prompt tokens are moved out of `input`). [`estimate_cut`] fills the gaps of a stream
 //!   that broke before its final usage arrived.
 //! - [`count_request`] counts the tokens of a request body locally: exactly for OpenAI model
-//!   families (the `o200k_base` / `cl100k_base` encodings embedded by `tiktoken-rs`, plus the
-//!   chat format's per-message overhead), and as a calibrated estimate for Claude and Gemini,
+//!   families (the `o200k_base` / `cl100k_base` ranks embedded by `tiktoken-rs`, run by this
+//!   crate's own regex-free [`Tokenizer`], plus the chat format's per-message overhead), and as a calibrated estimate for Claude and Gemini,
 //!   whose tokenizers are not public. Work is bounded: at most [`BPE_BUDGET_BYTES`] of text per
 //!   request goes through the BPE, the rest is estimated from its byte length.
 //! - [`PriceTable`] and [`cost`] turn a [`Usage`] into integer micro-dollars from a TOML price
@@ -22,11 +22,14 @@
 //! fetch price lists.
 #![deny(missing_docs)]
 
+mod bpe;
 mod count;
 mod image;
+mod pretok;
 mod price;
 mod usage;
 
+pub use bpe::{MAX_PIECE_BYTES, TextCount, Tokenizer, tokenizer};
 pub use count::{
     BPE_BUDGET_BYTES, Encoding, TokenCount, count_model_text, count_request, count_text,
     encoding_for, tool_call_overhead,

@@ -317,7 +317,7 @@ fn huge_single_word_is_bounded() {
     let body = json!({"messages":[{"role":"user","content":word}]});
     let (n, exact) = count(Protocol::OpenAiChat, "gpt-4o", body);
     assert!(!exact);
-    // 256 KiB through the BPE (cut into runs), 768 KiB at 4 bytes a token.
+    // 256 KiB through the BPE (merged in 512-byte chunks), 768 KiB at 4 bytes a token.
     assert!(n > (768 << 10) / 4, "{n}");
     assert!(n < (1 << 20) / 2, "{n}");
 }

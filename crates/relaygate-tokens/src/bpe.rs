@@ -1,0 +1,305 @@
+//! Byte-pair encoding over the pieces of [`crate::pretok`], with OpenAI's merge ranks.
+//!
+//! The ranks are read once from the encodings `tiktoken-rs` embeds; counting then needs no
+//! regex engine and no allocation per piece: most pieces are one token and cost one hash
+//! lookup, the rest go through the classic lowest-rank-first merge in a reused buffer.
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::sync::OnceLock;
+
+use rustc_hash::FxHashMap;
+
+use crate::Error;
+use crate::count::Encoding;
+use crate::pretok::{CharClasses, Pattern, Pieces};
+
+/// Pieces longer than this are merged in chunks of this size: the merge is quadratic in the
+/// length of one piece, and a piece this long (a kilobyte of letters without a space or digit)
+/// is not prose. Counts that needed it are reported as not exact.
+pub const MAX_PIECE_BYTES: usize = 512;
+
+/// Pieces up to this long merge by scanning for the lowest rank (fastest for the short pieces
+/// of prose and code); longer ones use a heap.
+const SCAN_MERGE_BYTES: usize = 48;
+
+/// A byte-pair tokenizer for one OpenAI encoding.
+#[derive(Debug)]
+pub struct Tokenizer {
+    ranks: Ranks,
+    pattern: Pattern,
+}
+
+/// Token bytes to rank. Tokens of up to 15 bytes (nearly all) are keyed by an integer holding
+/// their bytes and length, so a lookup hashes two words and compares one integer.
+#[derive(Debug, Default)]
+struct Ranks {
+    short: FxHashMap<u128, u32>,
+    long: FxHashMap<Box<[u8]>, u32>,
+}
+
+impl Ranks {
+    #[inline(always)]
+    fn short_key(bytes: &[u8]) -> Option<u128> {
+        if bytes.len() > 15 {
+            return None;
+        }
+        // Byte by byte: a library copy call costs more than the copy for a few bytes.
+        let packed = bytes
+            .iter()
+            .rev()
+            .fold(0u128, |k, &b| (k << 8) | u128::from(b));
+        Some(packed | ((bytes.len() as u128) << 120))
+    }
+
+    #[inline(always)]
+    fn get(&self, bytes: &[u8]) -> Option<u32> {
+        match Self::short_key(bytes) {
+            Some(key) => self.short.get(&key).copied(),
+            None => self.long.get(bytes).copied(),
+        }
+    }
+
+    fn insert(&mut self, bytes: Vec<u8>, rank: u32) {
+        match Self::short_key(&bytes) {
+            Some(key) => self.short.insert(key, rank),
+            None => self.long.insert(bytes.into_boxed_slice(), rank),
+        };
+    }
+}
+
+/// The result of running a [`Tokenizer`] over some text.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TextCount {
+    /// Tokens counted.
+    pub tokens: u64,
+    /// Whether some piece was longer than [`MAX_PIECE_BYTES`] and merged in chunks.
+    pub chunked: bool,
+}
+
+fn classes() -> Option<&'static CharClasses> {
+    static CLASSES: OnceLock<Option<CharClasses>> = OnceLock::new();
+    CLASSES.get_or_init(CharClasses::new).as_ref()
+}
+
+/// The tokenizer of `enc`, loaded on first use (a few hundred milliseconds) and kept.
+pub fn tokenizer(enc: Encoding) -> Result<&'static Tokenizer, Error> {
+    static O200K: OnceLock<Option<Tokenizer>> = OnceLock::new();
+    static CL100K: OnceLock<Option<Tokenizer>> = OnceLock::new();
+    let cell = match enc {
+        Encoding::O200kBase => &O200K,
+        Encoding::Cl100kBase => &CL100K,
+    };
+    cell.get_or_init(|| Tokenizer::load(enc))
+        .as_ref()
+        .ok_or(Error::Tokenizer(enc.name()))
+}
+
+impl Tokenizer {
+    fn load(enc: Encoding) -> Option<Self> {
+        classes()?;
+        let (core, pattern) = match enc {
+            Encoding::O200kBase => (tiktoken_rs::o200k_base().ok()?, Pattern::O200k),
+            Encoding::Cl100kBase => (tiktoken_rs::cl100k_base().ok()?, Pattern::Cl100k),
+        };
+        // tiktoken-rs keeps its rank table private; decoding every rank one by one rebuilds it.
+        // Special tokens decode too, but ordinary text never produces them.
+        let special: Vec<Vec<u8>> = core
+            .special_tokens()
+            .into_iter()
+            .map(|s| s.as_bytes().to_vec())
+            .collect();
+        let mut ranks = Ranks::default();
+        let mut misses = 0u32;
+        let mut rank = 0u32;
+        // Rank numbers are dense with a few holes before the special tokens; stop after a long
+        // run of unknown ranks.
+        while misses < 1024 {
+            match core.decode_bytes(&[rank]) {
+                Ok(bytes) if !special.contains(&bytes) => {
+                    ranks.insert(bytes, rank);
+                    misses = 0;
+                }
+                _ => misses += 1,
+            }
+            rank += 1;
+        }
+        Some(Tokenizer { ranks, pattern })
+    }
+
+    /// Counts the tokens of `text` (special-token text counts as ordinary text).
+    pub fn count(&self, text: &str) -> TextCount {
+        let mut out = TextCount::default();
+        let mut parts = Vec::new();
+        let Some(classes) = classes() else {
+            return out;
+        };
+        for piece in Pieces::new(classes, text, self.pattern) {
+            if self.ranks.get(piece).is_some() {
+                out.tokens += 1;
+                continue;
+            }
+            if piece.len() > MAX_PIECE_BYTES {
+                out.chunked = true;
+            }
+            for chunk in piece.chunks(MAX_PIECE_BYTES) {
+                out.tokens += self.merge(chunk, &mut parts) as u64;
+            }
+        }
+        out
+    }
+
+    /// The pre-tokens of `text`: the pieces the encoding's pattern cuts it into before the
+    /// merges, in order and covering all of it.
+    pub fn pieces<'a>(&self, text: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        let classes = classes();
+        let pattern = self.pattern;
+        let mut at = 0;
+        classes
+            .into_iter()
+            .flat_map(move |c| Pieces::new(c, text, pattern))
+            .filter_map(move |piece| {
+                let start = at;
+                at += piece.len();
+                text.get(start..at)
+            })
+    }
+
+    /// The token ranks of `text`, as `encode_ordinary` of tiktoken would give them (pieces
+    /// longer than [`MAX_PIECE_BYTES`] are merged in chunks, as in [`Tokenizer::count`]).
+    pub fn encode(&self, text: &str) -> Vec<u32> {
+        let mut out = Vec::new();
+        let mut parts = Vec::new();
+        let Some(classes) = classes() else {
+            return out;
+        };
+        for piece in Pieces::new(classes, text, self.pattern) {
+            if let Some(r) = self.ranks.get(piece) {
+                out.push(r);
+                continue;
+            }
+            for chunk in piece.chunks(MAX_PIECE_BYTES) {
+                self.merge(chunk, &mut parts);
+                for w in parts.windows(2) {
+                    if let [(a, _), (b, _)] = w {
+                        out.extend(chunk.get(*a..*b).and_then(|t| self.ranks.get(t)));
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    fn rank(&self, piece: &[u8], from: usize, to: usize) -> u32 {
+        piece
+            .get(from..to)
+            .and_then(|t| self.ranks.get(t))
+            .unwrap_or(u32::MAX)
+    }
+
+    /// Merges `piece` lowest rank first (leftmost on ties) and returns the number of tokens.
+    /// `parts` holds `(start, rank of the pair starting here)` and ends with the piece's end.
+    fn merge(&self, piece: &[u8], parts: &mut Vec<(usize, u32)>) -> usize {
+        parts.clear();
+        let n = piece.len();
+        if n == 0 {
+            return 0;
+        }
+        if n > SCAN_MERGE_BYTES {
+            return self.merge_heap(piece, parts);
+        }
+        parts.extend((0..n).map(|i| (i, self.rank(piece, i, i + 2))));
+        parts.push((n, u32::MAX));
+        if let Some(last) = parts.get_mut(n - 1) {
+            last.1 = u32::MAX;
+        }
+        loop {
+            let mut best = (u32::MAX, 0);
+            for (i, &(_, r)) in parts.iter().enumerate() {
+                if r < best.0 {
+                    best = (r, i);
+                }
+            }
+            let (r, i) = best;
+            if r == u32::MAX {
+                break;
+            }
+            parts.remove(i + 1);
+            let start = |parts: &[(usize, u32)], k: usize| parts.get(k).map_or(n, |p| p.0);
+            let right = if i + 2 < parts.len() {
+                self.rank(piece, start(parts, i), start(parts, i + 2))
+            } else {
+                u32::MAX
+            };
+            if let Some(p) = parts.get_mut(i) {
+                p.1 = right;
+            }
+            if i > 0 {
+                let left = self.rank(piece, start(parts, i - 1), start(parts, i + 1));
+                if let Some(p) = parts.get_mut(i - 1) {
+                    p.1 = left;
+                }
+            }
+        }
+        parts.len() - 1
+    }
+
+    /// The same merge order as [`Tokenizer::merge`] (lowest rank, then leftmost), with the
+    /// candidate pairs in a heap and the parts in a linked list, so a long piece costs
+    /// `n log n` instead of `n²`. Heap entries go stale as parts merge; an entry is live while
+    /// its left part exists and still ends where the entry says its right part ends.
+    fn merge_heap(&self, piece: &[u8], parts: &mut Vec<(usize, u32)>) -> usize {
+        let n = piece.len();
+        // next[i]: start of the part after the part starting at i (n past the last part).
+        let mut next: Vec<usize> = (1..=n).collect();
+        let mut prev: Vec<usize> = (0..n).map(|i| i.wrapping_sub(1)).collect();
+        let mut alive = vec![true; n];
+        let mut heap = BinaryHeap::with_capacity(n);
+        for i in 0..n.saturating_sub(1) {
+            let r = self.rank(piece, i, i + 2);
+            if r != u32::MAX {
+                heap.push(Reverse((r, i, i + 2)));
+            }
+        }
+        let next_of = |next: &[usize], i: usize| next.get(i).copied().unwrap_or(n);
+        while let Some(Reverse((_, left, end))) = heap.pop() {
+            if !alive.get(left).copied().unwrap_or(false) {
+                continue;
+            }
+            let right = next_of(&next, left);
+            if right >= n || next_of(&next, right) != end {
+                continue;
+            }
+            if let Some(a) = alive.get_mut(right) {
+                *a = false;
+            }
+            if let Some(x) = next.get_mut(left) {
+                *x = end;
+            }
+            if let Some(p) = prev.get_mut(end) {
+                *p = left;
+            }
+            if end < n {
+                let after = next_of(&next, end);
+                let r = self.rank(piece, left, after);
+                if r != u32::MAX {
+                    heap.push(Reverse((r, left, after)));
+                }
+            }
+            if let Some(&before) = prev.get(left).filter(|&&p| p < n) {
+                let r = self.rank(piece, before, end);
+                if r != u32::MAX {
+                    heap.push(Reverse((r, before, end)));
+                }
+            }
+        }
+        parts.clear();
+        let mut i = 0;
+        while i < n {
+            parts.push((i, u32::MAX));
+            i = next_of(&next, i);
+        }
+        parts.push((n, u32::MAX));
+        parts.len() - 1
+    }
+}
