@@ -62,7 +62,13 @@ enum Family {
         /// Tokens opening each function definition in the cookbook rule.
         func_init: u64,
     },
-    Claude,
+    Claude {
+        /// Text tokens per thousand o200k tokens.
+        text_permille: u64,
+        /// The tool-use system prompt for `tool_choice` auto/none and any/tool.
+        tools_auto: u64,
+        tools_forced: u64,
+    },
     Gemini {
         v3: bool,
     },
@@ -71,15 +77,48 @@ enum Family {
 
 /// Claude text: o200k count × this per-mille factor (measured, see docs/tokens.md).
 const CLAUDE_TEXT_PERMILLE: u64 = 1100;
+/// Claude models with the tokenizer introduced by Opus 4.7, which Anthropic says uses "up to
+/// 35% more tokens for the same fixed text" (its models overview: 1M tokens are ~2.5M
+/// characters instead of ~3.4M); 1.3 × the older factor.
+const CLAUDE_NEW_TEXT_PERMILLE: u64 = 1430;
 /// Gemini text: o200k count × this per-mille factor (measured, see docs/tokens.md).
 const GEMINI_TEXT_PERMILLE: u64 = 1000;
 /// Claude: tokens around each message (role markers) and once per request.
 const CLAUDE_PER_MESSAGE: u64 = 4;
 const CLAUDE_PER_REQUEST: u64 = 2;
-/// Claude's tool-use system prompt: Anthropic's pricing page lists 346 tokens for
-/// `tool_choice` auto/none and 313 for any/tool (Claude 4.x, Sonnet 3.7).
-const CLAUDE_TOOLS_AUTO: u64 = 346;
-const CLAUDE_TOOLS_FORCED: u64 = 313;
+/// Claude's tool-use system prompt per model (`tool_choice` auto/none, any/tool), from the
+/// table in Anthropic's "Tool use with Claude" page (platform.claude.com, 2026), with the
+/// Claude 3.x rows of its earlier versions. First match wins, so longer names come first; a
+/// model not listed gets the Claude 4.5/4.6 value.
+const CLAUDE_TOOL_PROMPTS: &[(&str, u64, u64)] = &[
+    ("opus-5", 286, 406),
+    ("opus-4-8", 290, 410),
+    ("opus-4-7", 675, 804),
+    ("opus-4-6", 497, 589),
+    ("sonnet-4-6", 497, 589),
+    ("opus-4-5", 496, 588),
+    ("sonnet-4-5", 496, 588),
+    ("haiku-4-5", 496, 588),
+    ("sonnet-5", 354, 474),
+    ("opus-4", 313, 315),
+    ("sonnet-4", 313, 315),
+    ("3-7-sonnet", 346, 313),
+    ("3-5-sonnet-20240620", 294, 261),
+    ("3-5-sonnet", 346, 313),
+    ("3-5-haiku", 264, 355),
+    ("3-opus", 530, 281),
+    ("3-sonnet", 159, 235),
+    ("3-haiku", 264, 340),
+];
+const CLAUDE_TOOLS_DEFAULT: (u64, u64) = (497, 589);
+/// Models on the Opus 4.7 tokenizer: Opus 4.7 and Sonnet 5 are documented; the later
+/// generations are assumed to keep it.
+const CLAUDE_NEW_TOKENIZER: &[&str] = &[
+    "opus-4-7", "opus-4-8", "opus-5", "sonnet-5", "haiku-5", "fable", "mythos",
+];
+/// Gemini: the tool block's own overhead, fitted on the one published count of bare function
+/// declarations (see docs/tokens.md).
+const GEMINI_TOOLS_BLOCK: u64 = 60;
 /// Claude's server tools (web search, bash, text editor): a rough per-tool definition size.
 const CLAUDE_SERVER_TOOL: u64 = 300;
 /// Built-in tools of other providers (web search, code execution): a rough definition size.
@@ -95,6 +134,23 @@ const GEMINI_PDF_PAGE: u64 = 258;
 const GEMINI3_PDF_PAGE: u64 = 560;
 /// Gemini 3 images at the default (high) media resolution.
 const GEMINI3_IMAGE: u64 = 1120;
+
+fn claude_family(model: &str) -> Family {
+    let (tools_auto, tools_forced) = CLAUDE_TOOL_PROMPTS
+        .iter()
+        .find(|(name, ..)| model.contains(name))
+        .map_or(CLAUDE_TOOLS_DEFAULT, |&(_, auto, forced)| (auto, forced));
+    let new = CLAUDE_NEW_TOKENIZER.iter().any(|n| model.contains(n));
+    Family::Claude {
+        text_permille: if new {
+            CLAUDE_NEW_TEXT_PERMILLE
+        } else {
+            CLAUDE_TEXT_PERMILLE
+        },
+        tools_auto,
+        tools_forced,
+    }
+}
 
 /// The BPE encoding OpenAI uses for `model`, or `None` for a model outside the OpenAI families.
 pub fn encoding_for(model: &str) -> Option<Encoding> {
@@ -115,7 +171,7 @@ fn family(model: &str) -> Family {
         func_init: 7,
     };
     if m.contains("claude") {
-        return Family::Claude;
+        return claude_family(m);
     }
     if m.contains("gemini") || m.contains("gemma") {
         return Family::Gemini {
@@ -206,7 +262,7 @@ pub fn tool_call_overhead(model: &str) -> u64 {
 
 fn family_tool_call_overhead(fam: Family) -> u64 {
     match fam {
-        Family::Claude => 30,
+        Family::Claude { .. } => 30,
         Family::Gemini { .. } => 8,
         Family::OpenAi { .. } | Family::Other => 10,
     }
@@ -276,14 +332,14 @@ impl Acc {
 
     fn finish(self) -> TokenCount {
         let text = match self.fam {
-            Family::Claude => (self.text_tokens * CLAUDE_TEXT_PERMILLE + 500) / 1000,
+            Family::Claude { text_permille, .. } => (self.text_tokens * text_permille + 500) / 1000,
             Family::Gemini { .. } => (self.text_tokens * GEMINI_TEXT_PERMILLE + 500) / 1000,
             _ => self.text_tokens,
         };
         let overhead = match self.fam {
             // The reply is primed with `<|start|>assistant<|message|>`: 3 tokens.
             Family::OpenAi { .. } => 3,
-            Family::Claude => CLAUDE_PER_REQUEST,
+            Family::Claude { .. } => CLAUDE_PER_REQUEST,
             _ => 0,
         };
         let tokens = text + self.fixed + if self.messages > 0 { overhead } else { 0 };
@@ -331,7 +387,7 @@ impl Acc {
                 self.fixed += 3;
                 self.text(role);
             }
-            Family::Claude => self.fixed += CLAUDE_PER_MESSAGE,
+            Family::Claude { .. } => self.fixed += CLAUDE_PER_MESSAGE,
             Family::Gemini { .. } => self.fixed += GEMINI_PER_CONTENT,
             Family::Other => {
                 self.fixed += 3;
@@ -370,7 +426,7 @@ impl Acc {
                 image: OpenAiImage::Patches { permille },
                 ..
             } => image::openai_patches(w, h, permille),
-            Family::Claude => image::anthropic_image(w, h),
+            Family::Claude { .. } => image::anthropic_image(w, h),
             Family::Gemini { v3: true } => GEMINI3_IMAGE,
             Family::Gemini { v3: false } => image::gemini_image(w, h),
             Family::Other => image::openai_tiles(w, h, 85, 170),
@@ -387,7 +443,7 @@ impl Acc {
     fn document(&mut self, pages: Option<u64>) {
         let pages = pages.unwrap_or(1);
         let per_page = match self.fam {
-            Family::Claude => ANTHROPIC_PDF_PAGE,
+            Family::Claude { .. } => ANTHROPIC_PDF_PAGE,
             Family::Gemini { v3: true } => GEMINI3_PDF_PAGE,
             Family::Gemini { v3: false } => GEMINI_PDF_PAGE,
             Family::OpenAi { .. } | Family::Other => OPENAI_PDF_PAGE,
@@ -400,7 +456,7 @@ impl Acc {
     fn tools(&mut self, defs: &[ToolDef<'_>], server_tools: u64, forced: bool) {
         if server_tools > 0 {
             let each = match self.fam {
-                Family::Claude => CLAUDE_SERVER_TOOL,
+                Family::Claude { .. } => CLAUDE_SERVER_TOOL,
                 _ => BUILTIN_TOOL,
             };
             self.fixed += server_tools * each;
@@ -419,17 +475,25 @@ impl Acc {
                     self.fixed += 12;
                 }
             }
-            Family::Claude => {
-                self.fixed += if forced {
-                    CLAUDE_TOOLS_FORCED
-                } else {
-                    CLAUDE_TOOLS_AUTO
-                };
+            Family::Claude {
+                tools_auto,
+                tools_forced,
+                ..
+            } => {
+                self.fixed += if forced { tools_forced } else { tools_auto };
                 for d in defs {
                     self.generic_function(d);
                 }
             }
-            Family::Gemini { .. } | Family::Other => {
+            Family::Gemini { .. } => {
+                if !defs.is_empty() {
+                    self.fixed += GEMINI_TOOLS_BLOCK;
+                }
+                for d in defs {
+                    self.generic_function(d);
+                }
+            }
+            Family::Other => {
                 for d in defs {
                     self.generic_function(d);
                 }
@@ -516,13 +580,11 @@ fn image_url(acc: &mut Acc, url: &str, low: bool) {
 // ---------------------------------------------------------------- Anthropic Messages
 
 fn walk_anthropic(acc: &mut Acc, v: &Value) {
+    // The system prompt costs its text only: Anthropic's published counts of the same message
+    // with and without "You are a scientist" differ by just its tokens (docs/tokens.md).
     match v.get("system") {
-        Some(Value::String(s)) => {
-            acc.message_start("system");
-            acc.text(s);
-        }
+        Some(Value::String(s)) => acc.text(s),
         Some(Value::Array(blocks)) => {
-            acc.message_start("system");
             for b in blocks {
                 anthropic_block(acc, b, true);
             }

@@ -215,16 +215,37 @@ fn anthropic_counts() {
     assert!(!exact, "Claude is estimated");
     // 2 per request + 4 per message + 2 text tokens × 1.1.
     assert_eq!(base, 2 + 4 + 2);
+    // The system prompt costs its text (4 tokens × 1.1) and no message overhead.
     let with_system = json!({"system":[{"type":"text","text":"You are terse."}],"messages":[{"role":"user","content":"hello world"}]});
-    assert!(count(Protocol::Anthropic, "claude-sonnet-4-5", with_system).0 > base + 4);
+    assert_eq!(
+        count(Protocol::Anthropic, "claude-sonnet-4-5", with_system).0,
+        2 + 4 + (6 * 11 + 5) / 10
+    );
     let tool = json!({"name":"get_weather","description":"Weather","input_schema":{"type":"object","properties":{"city":{"type":"string"}}}});
     let auto = json!({"messages":[{"role":"user","content":"hello world"}],"tools":[tool]});
     let forced = json!({"messages":[{"role":"user","content":"hello world"}],"tools":[tool],"tool_choice":{"type":"any"}});
     let a = count(Protocol::Anthropic, "claude-sonnet-4-5", auto).0;
     let f = count(Protocol::Anthropic, "claude-sonnet-4-5", forced).0;
-    // The documented tool-use system prompts: 346 (auto) and 313 (any/tool).
-    assert_eq!(a - f, 346 - 313);
-    assert!(a > base + 346);
+    // The documented tool-use system prompts of Sonnet 4.5: 496 (auto) and 588 (any/tool).
+    assert_eq!(f - a, 588 - 496);
+    assert!(a > base + 496);
+    // Per model: Claude 3.7 Sonnet 346/313, Opus 4.1 313/315, an unknown model the 4.6 value.
+    let tools = |model: &str, choice: &str| {
+        let body = json!({"messages":[{"role":"user","content":"hello world"}],"tools":[tool],"tool_choice":{"type":choice}});
+        count(Protocol::Anthropic, model, body).0
+    };
+    assert_eq!(a - tools("claude-3-7-sonnet-20250219", "auto"), 496 - 346);
+    assert_eq!(a - tools("claude-opus-4-1-20250805", "any"), 496 - 315);
+    assert_eq!(tools("claude-nova-9", "auto") - a, 497 - 496);
+    // Opus 4.7's tokenizer: text × 1.43 instead of × 1.1.
+    let prose = "The gateway forwards each request to the first healthy channel. ".repeat(20);
+    let text_of = |model: &str| {
+        let body = json!({"messages":[{"role":"user","content":prose}]});
+        count(Protocol::Anthropic, model, body).0 - 6
+    };
+    let o200k = t(&prose);
+    assert_eq!(text_of("claude-sonnet-4-5"), (o200k * 1100 + 500) / 1000);
+    assert_eq!(text_of("claude-opus-4-7"), (o200k * 1430 + 500) / 1000);
     // Image 1000×1000: 1000 × 1000 / 750 = 1334 tokens.
     let img = json!({"messages":[{"role":"user","content":[{"type":"image","source":{"type":"base64","media_type":"image/png","data":png(1000, 1000)}}]}]});
     assert_eq!(
@@ -259,6 +280,14 @@ fn gemini_counts() {
     assert_eq!(
         count(Protocol::Gemini, "gemini-2.5-flash", body),
         (want, false)
+    );
+    // Function declarations: a fixed 60 for the block, then name, description, schema and 3 each.
+    let hello = json!({"contents":[{"role":"user","parts":[{"text":"hello world"}]}]});
+    let with_tool =
+        json!({"contents": hello["contents"], "tools":[{"functionDeclarations":[{"name":"add"}]}]});
+    assert_eq!(
+        count(Protocol::Gemini, "gemini-2.5-flash", with_tool).0,
+        count(Protocol::Gemini, "gemini-2.5-flash", hello).0 + 60 + t("add") + 3
     );
     let img = |w, h| json!({"contents":[{"role":"user","parts":[{"inlineData":{"mimeType":"image/png","data":png(w, h)}}]}]});
     assert_eq!(
