@@ -45,9 +45,10 @@ pub use relay::{RelayStream, ResponseBody, SideBody};
 pub use server::{Server, serve};
 pub use table::RoutingTable;
 
-/// Loads the `o200k_base` tokenizer, which every local count of an OpenAI, Claude or Gemini
-/// model uses, so the first count request does not wait for it (about half a second). Blocks:
-/// call it on a blocking thread at start-up.
+/// Loads the `o200k_base` tokenizer, which local counts for gpt-4o and later OpenAI models,
+/// Claude and Gemini use, so the first count request does not wait for it (about half a
+/// second). `cl100k_base` (gpt-4, gpt-3.5) still loads on its first use. Blocks: call it on a
+/// blocking thread at start-up.
 pub fn preload_tokenizer() {
     if let Err(e) = relaygate_tokens::tokenizer(relaygate_tokens::Encoding::O200kBase) {
         tracing::warn!(error = %e, "local token counting is unavailable");

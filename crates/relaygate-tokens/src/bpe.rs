@@ -2,7 +2,8 @@
 //!
 //! The ranks are read once from the encodings `tiktoken-rs` embeds; counting then needs no
 //! regex engine and no allocation per piece: most pieces are one token and cost one hash
-//! lookup, the rest go through the classic lowest-rank-first merge in a reused buffer.
+//! lookup, the rest go through the lowest-rank-first merge in buffers reused for the whole
+//! text.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -14,14 +15,27 @@ use crate::Error;
 use crate::count::Encoding;
 use crate::pretok::{CharClasses, Pattern, Pieces};
 
-/// Pieces longer than this are merged in chunks of this size: the merge is quadratic in the
-/// length of one piece, and a piece this long (a kilobyte of letters without a space or digit)
-/// is not prose. Counts that needed it are reported as not exact.
-pub const MAX_PIECE_BYTES: usize = 512;
+/// Pieces longer than this are merged in chunks of this size, and counts that needed it are
+/// reported as not exact. Real text never has a piece this long (it would be 4 KiB of letters
+/// without a space, digit or punctuation mark, or of symbols, or of spaces); the limit keeps
+/// the merge's memory and time per piece bounded on input made to be pathological.
+pub const MAX_PIECE_BYTES: usize = 4096;
 
 /// Pieces up to this long merge by scanning for the lowest rank (fastest for the short pieces
 /// of prose and code); longer ones use a heap.
 const SCAN_MERGE_BYTES: usize = 48;
+
+/// Buffers of the merge, reused from piece to piece.
+#[derive(Debug, Default)]
+struct Scratch {
+    /// `(start, rank of the pair starting here)` per part, then the piece's end.
+    parts: Vec<(usize, u32)>,
+    /// Heap merge: start of the next part, start of the previous part, whether a start is live.
+    next: Vec<usize>,
+    prev: Vec<usize>,
+    alive: Vec<bool>,
+    heap: BinaryHeap<Reverse<(u32, usize, usize)>>,
+}
 
 /// A byte-pair tokenizer for one OpenAI encoding.
 #[derive(Debug)]
@@ -130,7 +144,7 @@ impl Tokenizer {
     /// Counts the tokens of `text` (special-token text counts as ordinary text).
     pub fn count(&self, text: &str) -> TextCount {
         let mut out = TextCount::default();
-        let mut parts = Vec::new();
+        let mut scratch = Scratch::default();
         let Some(classes) = classes() else {
             return out;
         };
@@ -143,7 +157,7 @@ impl Tokenizer {
                 out.chunked = true;
             }
             for chunk in piece.chunks(MAX_PIECE_BYTES) {
-                out.tokens += self.merge(chunk, &mut parts) as u64;
+                out.tokens += self.merge(chunk, &mut scratch) as u64;
             }
         }
         out
@@ -169,7 +183,7 @@ impl Tokenizer {
     /// longer than [`MAX_PIECE_BYTES`] are merged in chunks, as in [`Tokenizer::count`]).
     pub fn encode(&self, text: &str) -> Vec<u32> {
         let mut out = Vec::new();
-        let mut parts = Vec::new();
+        let mut scratch = Scratch::default();
         let Some(classes) = classes() else {
             return out;
         };
@@ -179,10 +193,13 @@ impl Tokenizer {
                 continue;
             }
             for chunk in piece.chunks(MAX_PIECE_BYTES) {
-                self.merge(chunk, &mut parts);
-                for w in parts.windows(2) {
+                self.merge(chunk, &mut scratch);
+                for w in scratch.parts.windows(2) {
                     if let [(a, _), (b, _)] = w {
-                        out.extend(chunk.get(*a..*b).and_then(|t| self.ranks.get(t)));
+                        let rank = chunk.get(*a..*b).and_then(|t| self.ranks.get(t));
+                        // Every single byte is a token, so a merge only yields known tokens.
+                        debug_assert!(rank.is_some(), "merge produced an unknown token");
+                        out.extend(rank);
                     }
                 }
             }
@@ -199,15 +216,17 @@ impl Tokenizer {
 
     /// Merges `piece` lowest rank first (leftmost on ties) and returns the number of tokens.
     /// `parts` holds `(start, rank of the pair starting here)` and ends with the piece's end.
-    fn merge(&self, piece: &[u8], parts: &mut Vec<(usize, u32)>) -> usize {
-        parts.clear();
+    fn merge(&self, piece: &[u8], scratch: &mut Scratch) -> usize {
         let n = piece.len();
         if n == 0 {
+            scratch.parts.clear();
             return 0;
         }
         if n > SCAN_MERGE_BYTES {
-            return self.merge_heap(piece, parts);
+            return self.merge_heap(piece, scratch);
         }
+        let parts = &mut scratch.parts;
+        parts.clear();
         parts.extend((0..n).map(|i| (i, self.rank(piece, i, i + 2))));
         parts.push((n, u32::MAX));
         if let Some(last) = parts.get_mut(n - 1) {
@@ -248,13 +267,23 @@ impl Tokenizer {
     /// candidate pairs in a heap and the parts in a linked list, so a long piece costs
     /// `n log n` instead of `n²`. Heap entries go stale as parts merge; an entry is live while
     /// its left part exists and still ends where the entry says its right part ends.
-    fn merge_heap(&self, piece: &[u8], parts: &mut Vec<(usize, u32)>) -> usize {
+    fn merge_heap(&self, piece: &[u8], scratch: &mut Scratch) -> usize {
         let n = piece.len();
+        let Scratch {
+            parts,
+            next,
+            prev,
+            alive,
+            heap,
+        } = scratch;
         // next[i]: start of the part after the part starting at i (n past the last part).
-        let mut next: Vec<usize> = (1..=n).collect();
-        let mut prev: Vec<usize> = (0..n).map(|i| i.wrapping_sub(1)).collect();
-        let mut alive = vec![true; n];
-        let mut heap = BinaryHeap::with_capacity(n);
+        next.clear();
+        next.extend(1..=n);
+        prev.clear();
+        prev.extend((0..n).map(|i| i.wrapping_sub(1)));
+        alive.clear();
+        alive.resize(n, true);
+        heap.clear();
         for i in 0..n.saturating_sub(1) {
             let r = self.rank(piece, i, i + 2);
             if r != u32::MAX {
@@ -266,8 +295,8 @@ impl Tokenizer {
             if !alive.get(left).copied().unwrap_or(false) {
                 continue;
             }
-            let right = next_of(&next, left);
-            if right >= n || next_of(&next, right) != end {
+            let right = next_of(next, left);
+            if right >= n || next_of(next, right) != end {
                 continue;
             }
             if let Some(a) = alive.get_mut(right) {
@@ -280,7 +309,7 @@ impl Tokenizer {
                 *p = left;
             }
             if end < n {
-                let after = next_of(&next, end);
+                let after = next_of(next, end);
                 let r = self.rank(piece, left, after);
                 if r != u32::MAX {
                     heap.push(Reverse((r, left, after)));
@@ -297,7 +326,7 @@ impl Tokenizer {
         let mut i = 0;
         while i < n {
             parts.push((i, u32::MAX));
-            i = next_of(&next, i);
+            i = next_of(next, i);
         }
         parts.push((n, u32::MAX));
         parts.len() - 1

@@ -19,6 +19,7 @@
 
 use crate::Error;
 use crate::bpe::{Tokenizer, tokenizer};
+use crate::claude::{self, ClaudeModel};
 use crate::image;
 use relaygate_protocol::Protocol;
 use serde_json::Value;
@@ -77,45 +78,16 @@ enum Family {
 
 /// Claude text: o200k count × this per-mille factor (measured, see docs/tokens.md).
 const CLAUDE_TEXT_PERMILLE: u64 = 1100;
-/// Claude models with the tokenizer introduced by Opus 4.7, which Anthropic says uses "up to
-/// 35% more tokens for the same fixed text" (its models overview: 1M tokens are ~2.5M
-/// characters instead of ~3.4M); 1.3 × the older factor.
+/// Claude models on the tokenizer Opus 4.7 introduced. Anthropic gives "1.0–1.35×" as many
+/// tokens for the same text ("up to 35% more"), and its model tooltips imply about 1.36× on
+/// average text (1M tokens ≈ 2.5M characters instead of 3.4M); 1.3 × the older factor sits in
+/// the upper part of that range.
 const CLAUDE_NEW_TEXT_PERMILLE: u64 = 1430;
 /// Gemini text: o200k count × this per-mille factor (measured, see docs/tokens.md).
 const GEMINI_TEXT_PERMILLE: u64 = 1000;
 /// Claude: tokens around each message (role markers) and once per request.
 const CLAUDE_PER_MESSAGE: u64 = 4;
 const CLAUDE_PER_REQUEST: u64 = 2;
-/// Claude's tool-use system prompt per model (`tool_choice` auto/none, any/tool), from the
-/// table in Anthropic's "Tool use with Claude" page (platform.claude.com, 2026), with the
-/// Claude 3.x rows of its earlier versions. First match wins, so longer names come first; a
-/// model not listed gets the Claude 4.5/4.6 value.
-const CLAUDE_TOOL_PROMPTS: &[(&str, u64, u64)] = &[
-    ("opus-5", 286, 406),
-    ("opus-4-8", 290, 410),
-    ("opus-4-7", 675, 804),
-    ("opus-4-6", 497, 589),
-    ("sonnet-4-6", 497, 589),
-    ("opus-4-5", 496, 588),
-    ("sonnet-4-5", 496, 588),
-    ("haiku-4-5", 496, 588),
-    ("sonnet-5", 354, 474),
-    ("opus-4", 313, 315),
-    ("sonnet-4", 313, 315),
-    ("3-7-sonnet", 346, 313),
-    ("3-5-sonnet-20240620", 294, 261),
-    ("3-5-sonnet", 346, 313),
-    ("3-5-haiku", 264, 355),
-    ("3-opus", 530, 281),
-    ("3-sonnet", 159, 235),
-    ("3-haiku", 264, 340),
-];
-const CLAUDE_TOOLS_DEFAULT: (u64, u64) = (497, 589);
-/// Models on the Opus 4.7 tokenizer: Opus 4.7 and Sonnet 5 are documented; the later
-/// generations are assumed to keep it.
-const CLAUDE_NEW_TOKENIZER: &[&str] = &[
-    "opus-4-7", "opus-4-8", "opus-5", "sonnet-5", "haiku-5", "fable", "mythos",
-];
 /// Gemini: the tool block's own overhead, fitted on the one published count of bare function
 /// declarations (see docs/tokens.md).
 const GEMINI_TOOLS_BLOCK: u64 = 60;
@@ -136,11 +108,10 @@ const GEMINI3_PDF_PAGE: u64 = 560;
 const GEMINI3_IMAGE: u64 = 1120;
 
 fn claude_family(model: &str) -> Family {
-    let (tools_auto, tools_forced) = CLAUDE_TOOL_PROMPTS
-        .iter()
-        .find(|(name, ..)| model.contains(name))
-        .map_or(CLAUDE_TOOLS_DEFAULT, |&(_, auto, forced)| (auto, forced));
-    let new = CLAUDE_NEW_TOKENIZER.iter().any(|n| model.contains(n));
+    let parsed = ClaudeModel::parse(model);
+    let (tools_auto, tools_forced) =
+        parsed.map_or_else(claude::default_tool_prompt, |m| m.tool_prompt());
+    let new = parsed.is_some_and(|m| m.new_tokenizer());
     Family::Claude {
         text_permille: if new {
             CLAUDE_NEW_TEXT_PERMILLE
@@ -580,11 +551,21 @@ fn image_url(acc: &mut Acc, url: &str, low: bool) {
 // ---------------------------------------------------------------- Anthropic Messages
 
 fn walk_anthropic(acc: &mut Acc, v: &Value) {
-    // The system prompt costs its text only: Anthropic's published counts of the same message
-    // with and without "You are a scientist" differ by just its tokens (docs/tokens.md).
+    // For Claude the system prompt costs its text only: Anthropic's published counts of the
+    // same message with and without "You are a scientist" differ by just its tokens
+    // (docs/tokens.md). Other families frame it as a message.
+    let framed = !matches!(acc.fam, Family::Claude { .. });
     match v.get("system") {
-        Some(Value::String(s)) => acc.text(s),
+        Some(Value::String(s)) => {
+            if framed {
+                acc.message_start("system");
+            }
+            acc.text(s);
+        }
         Some(Value::Array(blocks)) => {
+            if framed {
+                acc.message_start("system");
+            }
             for b in blocks {
                 anthropic_block(acc, b, true);
             }

@@ -8,8 +8,9 @@
 //! strings.
 //!
 //! Character classes (`\p{L}`, `\p{N}`, `\s`, the upper/lower letter sets) come from the Unicode
-//! tables of `regex-syntax`, the same tables tiktoken's regex engine uses, so the two agree on
-//! every code point.
+//! tables of `regex-syntax`, the same tables the regex engine of `tiktoken-rs` uses, so the two
+//! agree on every code point. (OpenAI's Python tiktoken may ship older Unicode tables; code
+//! points assigned since could be cut differently there.)
 
 use regex_syntax::hir::{Class, HirKind};
 
@@ -30,7 +31,9 @@ const BLOCK: usize = 256;
 /// Which encoding's pattern to follow.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Pattern {
+    /// `o200k_base`: words split by case, contractions glued to the word, `/` after line breaks.
     O200k,
+    /// `cl100k_base`: letter runs, contractions as their own pieces, possessive quantifiers.
     Cl100k,
 }
 
@@ -85,6 +88,7 @@ impl CharClasses {
         })
     }
 
+    /// The class bits of code point `cp` (0 past the last code point).
     #[inline]
     fn of(&self, cp: u32) -> u8 {
         let cp = cp as usize;
@@ -105,6 +109,7 @@ pub(crate) struct Pieces<'a> {
 }
 
 impl<'a> Pieces<'a> {
+    /// The pieces of `text`, in order and covering all of it.
     pub(crate) fn new(classes: &'a CharClasses, text: &'a str, pattern: Pattern) -> Self {
         Pieces {
             classes,
@@ -272,6 +277,9 @@ impl<'a> Pieces<'a> {
         if last > i { last } else { i + first_len }
     }
 
+    /// The end of the o200k piece starting at `i`, trying the alternatives in the pattern's
+    /// order: `P?U*W+C?` then `P?U+W*C?` (each first with the prefix `P`, then without), then
+    /// `\p{N}{1,3}`, ` ?[^\s\p{L}\p{N}]+[\r\n/]*`, then the whitespace alternatives.
     fn next_o200k(&self, i: usize, m0: u8, cp0: u32, n0: usize) -> usize {
         let prefix = Self::is_prefix(m0, cp0);
         let word = |f: &dyn Fn(usize) -> Option<usize>| {
@@ -293,6 +301,8 @@ impl<'a> Pieces<'a> {
         self.spaces(i, n0)
     }
 
+    /// The end of the cl100k piece starting at `i`: a contraction, `P?+\p{L}++`,
+    /// `\p{N}{1,3}+`, ` ?[^\s\p{L}\p{N}]++[\r\n]*+`, then the whitespace alternatives.
     fn next_cl100k(&self, i: usize, m0: u8, cp0: u32, n0: usize) -> usize {
         if let Some(e) = self.contraction(i) {
             return e;

@@ -215,7 +215,7 @@ fn anthropic_counts() {
     assert!(!exact, "Claude is estimated");
     // 2 per request + 4 per message + 2 text tokens × 1.1.
     assert_eq!(base, 2 + 4 + 2);
-    // The system prompt costs its text (4 tokens × 1.1) and no message overhead.
+    // The system prompt costs its text and no message overhead: (4 + 2 text tokens) × 1.1.
     let with_system = json!({"system":[{"type":"text","text":"You are terse."}],"messages":[{"role":"user","content":"hello world"}]});
     assert_eq!(
         count(Protocol::Anthropic, "claude-sonnet-4-5", with_system).0,
@@ -270,6 +270,15 @@ fn anthropic_counts() {
         with_later < kept + 4 + 4 + 2,
         "earlier thinking was dropped"
     );
+}
+
+/// An OpenAI model reached through the Anthropic protocol keeps OpenAI's rule: the system prompt
+/// is a message with its overhead, and the count stays exact.
+#[test]
+fn openai_model_in_anthropic_shape() {
+    let body = json!({"system":"You are terse.","messages":[{"role":"user","content":"hi"}]});
+    let want = (3 + t("system") + t("You are terse.")) + (3 + t("user") + t("hi")) + 3;
+    assert_eq!(count(Protocol::Anthropic, "gpt-4o", body), (want, true));
 }
 
 #[test]

@@ -334,8 +334,8 @@ fn fragment_text() -> impl Strategy<Value = String> {
     proptest::collection::vec(proptest::sample::select(FRAGMENTS), 0..24).prop_map(|v| v.concat())
 }
 
-/// Long pre-tokens (letters without a break, spaces, punctuation runs), which take the heap
-/// merge, up to the chunk limit.
+/// Long pre-tokens (letters without a break, spaces, punctuation runs; 30 to 2,100 bytes),
+/// which take the heap merge.
 fn long_piece() -> impl Strategy<Value = String> {
     let alphabets: &[&[&str]] = &[
         &["a", "b", "n", "an", "ba"],
@@ -346,15 +346,14 @@ fn long_piece() -> impl Strategy<Value = String> {
         &[" ", "\t"],
     ];
     proptest::sample::select(alphabets).prop_flat_map(|a| {
-        proptest::collection::vec(proptest::sample::select(a), 30..250).prop_map(|v| v.concat())
+        proptest::collection::vec(proptest::sample::select(a), 30..700).prop_map(|v| v.concat())
     })
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(300))]
+    #![proptest_config(ProptestConfig::with_cases(200))]
     #[test]
     fn long_pieces_match_tiktoken(text in long_piece()) {
-        prop_assume!(text.len() <= MAX_PIECE_BYTES);
         for enc in ENCODINGS {
             let ours = tokenizer(enc).unwrap().encode(&text);
             let theirs = reference(enc).encode_ordinary(&text);
