@@ -309,6 +309,52 @@ def genai_checks(
 
 
 # --------------------------------------------------------------------------
+# Local token counting (answered by the gateway, never by an upstream)
+# --------------------------------------------------------------------------
+
+
+def count_checks(r: Runner, base: str, token: str) -> None:
+    """Each SDK's count call, with a request whose count its provider published:
+    Anthropic's token-counting docs give 14 for this system prompt and message,
+    Google's samples give 11 for the fox sentence. The Responses count follows the
+    chat rule (3 per message, the role, the text, 3 to prime the reply) on o200k:
+    "Tell me a joke." is 5 tokens, so 12."""
+    anth = anthropic_client(base, token)
+    oai = openai_client(base, token)
+
+    def anthropic_count() -> None:
+        got = anth.messages.count_tokens(
+            model=ANTHROPIC_MODEL,
+            system="You are a scientist",
+            messages=[{"role": "user", "content": "Hello, Claude"}],
+        )
+        expect_eq("input_tokens", got.input_tokens, 14)
+
+    def responses_count() -> None:
+        got = oai.responses.input_tokens.count(
+            model=RESPONSES_MODEL, input="Tell me a joke."
+        )
+        expect_eq("object", got.object, "response.input_tokens")
+        expect_eq("input_tokens", got.input_tokens, 12)
+
+    def genai_count(api_version: str | None) -> Callable[[], None]:
+        def check() -> None:
+            client = genai_client(base, token, api_version)
+            got = client.models.count_tokens(
+                model=GEMINI_MODEL,
+                contents="The quick brown fox jumps over the lazy dog.",
+            )
+            expect_eq("total_tokens", got.total_tokens, 11)
+
+        return check
+
+    r.check("anthropic messages.count_tokens", anthropic_count)
+    r.check("openai responses.input_tokens.count", responses_count)
+    r.check("genai count_tokens", genai_count(None))
+    r.check("genai count_tokens (v1beta)", genai_count("v1beta"))
+
+
+# --------------------------------------------------------------------------
 # Wrong token
 # --------------------------------------------------------------------------
 
@@ -466,6 +512,22 @@ def main(argv: list[str] | None = None) -> int:
         openai_responses_checks(r, base, token)
         genai_checks(r, base, token)
         genai_checks(r, base, token, "v1beta")
+
+        # Counting is local: the mock must see no request from it.
+        count_before_counts: int | None = None
+        try:
+            count_before_counts = len(fetch_mock_requests(args.mock_url)[1])
+        except Exception:
+            pass
+        count_checks(r, base, token)
+
+        def counts_not_forwarded() -> None:
+            expect(count_before_counts is not None, "mock log unreadable before")
+            _, now = fetch_mock_requests(args.mock_url)
+            new = now[count_before_counts:]
+            expect(not new, f"count calls reached the mock: {json.dumps(new)[:500]}")
+
+        r.check("count calls never reach upstream", counts_not_forwarded)
 
         # Snapshot the mock log, then make wrong-token calls: none of them may
         # reach the upstream.
