@@ -464,6 +464,26 @@ def fetch_mock_requests(mock_url: str) -> tuple[str, list[dict]]:
     return raw, data
 
 
+def never_forwarded(
+    r: Runner, mock_url: str, what: str, calls: Callable[[], None]
+) -> None:
+    """Runs `calls` and checks that the mock's request log did not grow meanwhile."""
+    before: int | None = None
+    try:
+        before = len(fetch_mock_requests(mock_url)[1])
+    except Exception:
+        pass
+    calls()
+
+    def check() -> None:
+        expect(before is not None, "mock log unreadable before")
+        _, now = fetch_mock_requests(mock_url)
+        new = now[before:]
+        expect(not new, f"{what} reached the mock: {json.dumps(new)[:500]}")
+
+    r.check(f"{what} never reach upstream", check)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--base-url", required=True, help="gateway base URL")
@@ -513,42 +533,17 @@ def main(argv: list[str] | None = None) -> int:
         genai_checks(r, base, token)
         genai_checks(r, base, token, "v1beta")
 
-        # Counting is local: the mock must see no request from it.
-        count_before_counts: int | None = None
-        try:
-            count_before_counts = len(fetch_mock_requests(args.mock_url)[1])
-        except Exception:
-            pass
-        count_checks(r, base, token)
-
-        def counts_not_forwarded() -> None:
-            expect(count_before_counts is not None, "mock log unreadable before")
-            _, now = fetch_mock_requests(args.mock_url)
-            new = now[count_before_counts:]
-            expect(not new, f"count calls reached the mock: {json.dumps(new)[:500]}")
-
-        r.check("count calls never reach upstream", counts_not_forwarded)
-
-        # Snapshot the mock log, then make wrong-token calls: none of them may
-        # reach the upstream.
-        count_before_bad: int | None = None
-        try:
-            count_before_bad = len(fetch_mock_requests(args.mock_url)[1])
-        except Exception:
-            pass
-        bad = token + "-wrong"
-        wrong_token_checks(r, base, bad)
-
-        def bad_not_forwarded() -> None:
-            expect(count_before_bad is not None, "mock log unreadable before")
-            _, now = fetch_mock_requests(args.mock_url)
-            new = now[count_before_bad:]
-            expect(
-                not new,
-                f"wrong-token calls reached the mock: {json.dumps(new)[:500]}",
-            )
-
-        r.check("wrong token never reaches upstream", bad_not_forwarded)
+        # Counting is local, and a wrong token is refused at the gateway: neither
+        # may reach the upstream.
+        never_forwarded(
+            r, args.mock_url, "count calls", lambda: count_checks(r, base, token)
+        )
+        never_forwarded(
+            r,
+            args.mock_url,
+            "wrong-token calls",
+            lambda: wrong_token_checks(r, base, token + "-wrong"),
+        )
 
     def mock_keys() -> None:
         raw, reqs = fetch_mock_requests(args.mock_url)

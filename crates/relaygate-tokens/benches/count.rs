@@ -65,7 +65,8 @@ fn body(p: Protocol, turns: &[String]) -> Vec<u8> {
     v.to_string().into_bytes()
 }
 
-fn median_us(iterations: usize, mut f: impl FnMut()) -> u128 {
+/// The times of `iterations` calls of `f` in µs, sorted.
+fn sorted_us(iterations: usize, mut f: impl FnMut()) -> Vec<u128> {
     let mut times: Vec<u128> = (0..iterations)
         .map(|_| {
             let t = Instant::now();
@@ -74,7 +75,11 @@ fn median_us(iterations: usize, mut f: impl FnMut()) -> u128 {
         })
         .collect();
     times.sort_unstable();
-    times[iterations / 2]
+    times
+}
+
+fn median_us(iterations: usize, f: impl FnMut()) -> u128 {
+    sorted_us(iterations, f)[iterations / 2]
 }
 
 fn main() {
@@ -90,15 +95,10 @@ fn main() {
         let t0 = Instant::now();
         let first = count_request(p, model, &body).expect("count");
         let load = t0.elapsed();
-        let mut times: Vec<u128> = (0..ITERATIONS)
-            .map(|_| {
-                let t = Instant::now();
-                let c = count_request(p, model, &body).expect("count");
-                assert_eq!(c, first);
-                t.elapsed().as_micros()
-            })
-            .collect();
-        times.sort_unstable();
+        let times = sorted_us(ITERATIONS, || {
+            let c = count_request(p, model, &body).expect("count");
+            assert_eq!(c, first);
+        });
         println!(
             "{p:<10} {model:<18} body {:>6} B  {:>6} tokens  median {:>6} µs  p90 {:>6} µs  (first call incl. encoder load {} ms)",
             body.len(),

@@ -42,6 +42,7 @@ struct Scratch {
 pub struct Tokenizer {
     ranks: Ranks,
     pattern: Pattern,
+    classes: &'static CharClasses,
 }
 
 /// Token bytes to rank. Tokens of up to 15 bytes (nearly all) are keyed by an integer holding
@@ -111,7 +112,7 @@ pub fn tokenizer(enc: Encoding) -> Result<&'static Tokenizer, Error> {
 
 impl Tokenizer {
     fn load(enc: Encoding) -> Option<Self> {
-        classes()?;
+        let classes = classes()?;
         let (core, pattern) = match enc {
             Encoding::O200kBase => (tiktoken_rs::o200k_base().ok()?, Pattern::O200k),
             Encoding::Cl100kBase => (tiktoken_rs::cl100k_base().ok()?, Pattern::Cl100k),
@@ -138,73 +139,62 @@ impl Tokenizer {
             }
             rank += 1;
         }
-        Some(Tokenizer { ranks, pattern })
+        Some(Tokenizer {
+            ranks,
+            pattern,
+            classes,
+        })
     }
 
     /// Counts the tokens of `text` (special-token text counts as ordinary text).
     pub fn count(&self, text: &str) -> TextCount {
-        let mut out = TextCount::default();
-        let mut scratch = Scratch::default();
-        let Some(classes) = classes() else {
-            return out;
-        };
-        for piece in Pieces::new(classes, text, self.pattern) {
-            if self.ranks.get(piece).is_some() {
-                out.tokens += 1;
-                continue;
-            }
-            if piece.len() > MAX_PIECE_BYTES {
-                out.chunked = true;
-            }
-            for chunk in piece.chunks(MAX_PIECE_BYTES) {
-                out.tokens += self.merge(chunk, &mut scratch) as u64;
-            }
-        }
-        out
+        let mut tokens = 0u64;
+        let chunked = self.walk(text, |_, _| tokens += 1);
+        TextCount { tokens, chunked }
     }
 
     /// The pre-tokens of `text`: the pieces the encoding's pattern cuts it into before the
     /// merges, in order and covering all of it.
     pub fn pieces<'a>(&self, text: &'a str) -> impl Iterator<Item = &'a str> + 'a {
-        let classes = classes();
-        let pattern = self.pattern;
-        let mut at = 0;
-        classes
-            .into_iter()
-            .flat_map(move |c| Pieces::new(c, text, pattern))
-            .filter_map(move |piece| {
-                let start = at;
-                at += piece.len();
-                text.get(start..at)
-            })
+        Pieces::new(self.classes, text, self.pattern)
     }
 
     /// The token ranks of `text`, as `encode_ordinary` of tiktoken would give them (pieces
     /// longer than [`MAX_PIECE_BYTES`] are merged in chunks, as in [`Tokenizer::count`]).
     pub fn encode(&self, text: &str) -> Vec<u32> {
         let mut out = Vec::new();
+        self.walk(text, |bytes, rank| {
+            let rank = rank.or_else(|| self.ranks.get(bytes));
+            // Every single byte is a token, so a merge only yields known tokens.
+            debug_assert!(rank.is_some(), "merge produced an unknown token");
+            out.extend(rank);
+        });
+        out
+    }
+
+    /// Cuts `text` into pieces and merges each, handing every token's bytes to `emit`, with
+    /// its rank when a whole piece is one token (merged parts are looked up only by callers
+    /// that need ranks). Returns whether a piece was merged in chunks.
+    fn walk(&self, text: &str, mut emit: impl FnMut(&[u8], Option<u32>)) -> bool {
         let mut scratch = Scratch::default();
-        let Some(classes) = classes() else {
-            return out;
-        };
-        for piece in Pieces::new(classes, text, self.pattern) {
-            if let Some(r) = self.ranks.get(piece) {
-                out.push(r);
+        let mut chunked = false;
+        for piece in Pieces::new(self.classes, text, self.pattern) {
+            let piece = piece.as_bytes();
+            if let Some(rank) = self.ranks.get(piece) {
+                emit(piece, Some(rank));
                 continue;
             }
+            chunked |= piece.len() > MAX_PIECE_BYTES;
             for chunk in piece.chunks(MAX_PIECE_BYTES) {
                 self.merge(chunk, &mut scratch);
                 for w in scratch.parts.windows(2) {
                     if let [(a, _), (b, _)] = w {
-                        let rank = chunk.get(*a..*b).and_then(|t| self.ranks.get(t));
-                        // Every single byte is a token, so a merge only yields known tokens.
-                        debug_assert!(rank.is_some(), "merge produced an unknown token");
-                        out.extend(rank);
+                        emit(chunk.get(*a..*b).unwrap_or_default(), None);
                     }
                 }
             }
         }
-        out
+        chunked
     }
 
     fn rank(&self, piece: &[u8], from: usize, to: usize) -> u32 {
@@ -214,24 +204,18 @@ impl Tokenizer {
             .unwrap_or(u32::MAX)
     }
 
-    /// Merges `piece` lowest rank first (leftmost on ties) and returns the number of tokens.
-    /// `parts` holds `(start, rank of the pair starting here)` and ends with the piece's end.
-    fn merge(&self, piece: &[u8], scratch: &mut Scratch) -> usize {
+    /// Merges `piece` lowest rank first (leftmost on ties), leaving the token boundaries in
+    /// `scratch.parts`: `(start, rank of the pair starting here)` per token, then the end.
+    fn merge(&self, piece: &[u8], scratch: &mut Scratch) {
         let n = piece.len();
-        if n == 0 {
-            scratch.parts.clear();
-            return 0;
-        }
         if n > SCAN_MERGE_BYTES {
             return self.merge_heap(piece, scratch);
         }
         let parts = &mut scratch.parts;
         parts.clear();
+        // The last byte's pair runs past the end, so its rank is `u32::MAX` like the end's.
         parts.extend((0..n).map(|i| (i, self.rank(piece, i, i + 2))));
         parts.push((n, u32::MAX));
-        if let Some(last) = parts.get_mut(n - 1) {
-            last.1 = u32::MAX;
-        }
         loop {
             let mut best = (u32::MAX, 0);
             for (i, &(_, r)) in parts.iter().enumerate() {
@@ -260,14 +244,13 @@ impl Tokenizer {
                 }
             }
         }
-        parts.len() - 1
     }
 
     /// The same merge order as [`Tokenizer::merge`] (lowest rank, then leftmost), with the
     /// candidate pairs in a heap and the parts in a linked list, so a long piece costs
     /// `n log n` instead of `n²`. Heap entries go stale as parts merge; an entry is live while
     /// its left part exists and still ends where the entry says its right part ends.
-    fn merge_heap(&self, piece: &[u8], scratch: &mut Scratch) -> usize {
+    fn merge_heap(&self, piece: &[u8], scratch: &mut Scratch) {
         let n = piece.len();
         let Scratch {
             parts,
@@ -329,6 +312,5 @@ impl Tokenizer {
             i = next_of(next, i);
         }
         parts.push((n, u32::MAX));
-        parts.len() - 1
     }
 }

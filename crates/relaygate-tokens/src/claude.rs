@@ -17,7 +17,7 @@ const TIERS: [&str; 5] = ["opus", "sonnet", "haiku", "fable", "mythos"];
 
 /// The tool-use system prompt (`tool_choice` auto/none, any/tool) of a model not in the table:
 /// the Claude 4.6 value.
-const TOOLS_DEFAULT: (u64, u64) = (497, 589);
+pub(crate) const TOOLS_DEFAULT: (u64, u64) = (497, 589);
 
 impl<'a> ClaudeModel<'a> {
     /// Parses a lower-case model name; `None` when it names no known tier.
@@ -27,27 +27,17 @@ impl<'a> ClaudeModel<'a> {
             .filter(|p| !p.is_empty())
             .collect();
         let at = parts.iter().position(|p| TIERS.contains(p))?;
-        let small = |p: &&&str| p.len() <= 2 && p.bytes().all(|b| b.is_ascii_digit());
-        // New names put the version after the tier (`opus-4-1`), old ones before (`3-5-sonnet`).
-        let after: Vec<u32> = parts
-            .get(at + 1..)
-            .unwrap_or_default()
-            .iter()
-            .take_while(small)
-            .filter_map(|p| p.parse().ok())
-            .collect();
-        let before: Vec<u32> = parts
-            .get(..at)
-            .unwrap_or_default()
-            .iter()
-            .rev()
-            .take_while(small)
-            .filter_map(|p| p.parse().ok())
-            .collect::<Vec<_>>()
-            .into_iter()
-            .rev()
-            .collect();
-        let version = if after.is_empty() { before } else { after };
+        // Version numbers are the one- or two-digit parts next to the tier: after it in new
+        // names (`opus-4-1`), before it in old ones (`3-5-sonnet`).
+        let numbers = |it: &mut dyn Iterator<Item = &&str>| -> Vec<u32> {
+            it.map_while(|p| p.parse().ok().filter(|_| p.len() <= 2))
+                .collect()
+        };
+        let mut version = numbers(&mut parts.iter().skip(at + 1));
+        if version.is_empty() {
+            version = numbers(&mut parts.iter().take(at).rev());
+            version.reverse();
+        }
         Some(ClaudeModel {
             tier: parts.get(at).copied().unwrap_or_default(),
             major: version.first().copied().unwrap_or(0),
@@ -91,11 +81,6 @@ impl<'a> ClaudeModel<'a> {
             _ => self.major >= 5,
         }
     }
-}
-
-/// The tool prompt of a model whose name has no recognisable tier.
-pub(crate) fn default_tool_prompt() -> (u64, u64) {
-    TOOLS_DEFAULT
 }
 
 #[cfg(test)]

@@ -109,8 +109,7 @@ const GEMINI3_IMAGE: u64 = 1120;
 
 fn claude_family(model: &str) -> Family {
     let parsed = ClaudeModel::parse(model);
-    let (tools_auto, tools_forced) =
-        parsed.map_or_else(claude::default_tool_prompt, |m| m.tool_prompt());
+    let (tools_auto, tools_forced) = parsed.map_or(claude::TOOLS_DEFAULT, |m| m.tool_prompt());
     let new = parsed.is_some_and(|m| m.new_tokenizer());
     Family::Claude {
         text_permille: if new {
@@ -358,6 +357,11 @@ impl Acc {
                 self.fixed += 3;
                 self.text(role);
             }
+            // Claude's system prompt costs its text only, whichever protocol carried it:
+            // Anthropic's published counts of two three-token messages, one with the system
+            // prompt "You are a scientist" and one without, differ by just its four tokens
+            // (docs/tokens.md, rows A1 and A5).
+            Family::Claude { .. } if matches!(role, "system" | "developer") => {}
             Family::Claude { .. } => self.fixed += CLAUDE_PER_MESSAGE,
             Family::Gemini { .. } => self.fixed += GEMINI_PER_CONTENT,
             Family::Other => {
@@ -551,21 +555,13 @@ fn image_url(acc: &mut Acc, url: &str, low: bool) {
 // ---------------------------------------------------------------- Anthropic Messages
 
 fn walk_anthropic(acc: &mut Acc, v: &Value) {
-    // For Claude the system prompt costs its text only: Anthropic's published counts of the
-    // same message with and without "You are a scientist" differ by just its tokens
-    // (docs/tokens.md). Other families frame it as a message.
-    let framed = !matches!(acc.fam, Family::Claude { .. });
     match v.get("system") {
         Some(Value::String(s)) => {
-            if framed {
-                acc.message_start("system");
-            }
+            acc.message_start("system");
             acc.text(s);
         }
         Some(Value::Array(blocks)) => {
-            if framed {
-                acc.message_start("system");
-            }
+            acc.message_start("system");
             for b in blocks {
                 anthropic_block(acc, b, true);
             }

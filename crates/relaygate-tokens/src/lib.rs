@@ -9,8 +9,9 @@
 //! - [`count_request`] counts the tokens of a request body locally: exactly for OpenAI model
 //!   families (the `o200k_base` / `cl100k_base` ranks embedded by `tiktoken-rs`, run by this
 //!   crate's own regex-free [`Tokenizer`], plus the chat format's per-message overhead), and
-//!   as a calibrated estimate for Claude and Gemini, whose tokenizers are not public. Work is bounded: at most [`BPE_BUDGET_BYTES`] of text per
-//!   request goes through the BPE, the rest is estimated from its byte length.
+//!   as a calibrated estimate for Claude and Gemini, whose tokenizers are not public. Work is
+//!   bounded: at most [`BPE_BUDGET_BYTES`] of text per request goes through the BPE, the rest
+//!   is estimated from its byte length.
 //! - [`PriceTable`] and [`cost`] turn a [`Usage`] into integer micro-dollars from a TOML price
 //!   list (a default list ships in the crate as `prices/default.toml`), with long-context tiers,
 //!   cache read/write prices and service-tier multipliers. A model without a price is reported as

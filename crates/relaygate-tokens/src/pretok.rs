@@ -4,8 +4,8 @@
 //! use a look-ahead (`\s+(?!\S)`), which needs a backtracking engine, and that engine was most
 //! of the time of a count. The patterns are small enough to follow without an engine: each
 //! branch below names the alternative it stands for, and the crate's `tokenizer` tests check the
-//! resulting tokens against tiktoken's own on recorded traffic, the repository's text and random
-//! strings.
+//! resulting pieces and tokens against tiktoken's own on recorded traffic, the repository's text
+//! and random strings.
 //!
 //! Character classes (`\p{L}`, `\p{N}`, `\s`, the upper/lower letter sets) come from the Unicode
 //! tables of `regex-syntax`, the same tables the regex engine of `tiktoken-rs` uses, so the two
@@ -103,6 +103,8 @@ impl CharClasses {
 #[derive(Debug)]
 pub(crate) struct Pieces<'a> {
     classes: &'a CharClasses,
+    /// The text; `text` below is its bytes, which every rule reads.
+    source: &'a str,
     text: &'a [u8],
     pos: usize,
     pattern: Pattern,
@@ -113,6 +115,7 @@ impl<'a> Pieces<'a> {
     pub(crate) fn new(classes: &'a CharClasses, text: &'a str, pattern: Pattern) -> Self {
         Pieces {
             classes,
+            source: text,
             text: text.as_bytes(),
             pos: 0,
             pattern,
@@ -325,9 +328,9 @@ impl<'a> Pieces<'a> {
 }
 
 impl<'a> Iterator for Pieces<'a> {
-    type Item = &'a [u8];
+    type Item = &'a str;
 
-    fn next(&mut self) -> Option<&'a [u8]> {
+    fn next(&mut self) -> Option<&'a str> {
         let i = self.pos;
         let (m0, cp0, n0) = self.at(i)?;
         let end = match self.pattern {
@@ -337,6 +340,7 @@ impl<'a> Iterator for Pieces<'a> {
         // Every branch consumes at least the first character; never loop in place.
         let end = end.max(i + n0).min(self.text.len());
         self.pos = end;
-        self.text.get(i..end)
+        // Every rule ends a piece after a whole character, so this is a char boundary.
+        self.source.get(i..end)
     }
 }

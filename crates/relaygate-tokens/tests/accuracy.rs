@@ -15,8 +15,8 @@
 mod common;
 
 use common::{
-    Answer, all_files, answer_of_json, answer_of_stream, events, fixtures_dir, is_stream, json,
-    protocol_of,
+    Answer, all_files, answer_of_json, answer_of_stream, ape, events, fixtures_dir, is_stream,
+    json, protocol_of,
 };
 use relaygate_tokens::{
     Protocol, StreamUsage, count_model_text, estimate_tokens_from_bytes, tool_call_overhead,
@@ -98,10 +98,6 @@ fn samples() -> Option<Vec<Sample>> {
         });
     }
     Some(out)
-}
-
-fn ape(est: u64, truth: u64) -> f64 {
-    (est as f64 - truth as f64).abs() / truth.max(1) as f64 * 100.0
 }
 
 #[test]

@@ -221,6 +221,12 @@ fn anthropic_counts() {
         count(Protocol::Anthropic, "claude-sonnet-4-5", with_system).0,
         2 + 4 + (6 * 11 + 5) / 10
     );
+    // The same whichever protocol carries the system prompt.
+    let as_chat = json!({"messages":[{"role":"system","content":"You are terse."},{"role":"user","content":"hello world"}]});
+    assert_eq!(
+        count(Protocol::OpenAiChat, "claude-sonnet-4-5", as_chat).0,
+        2 + 4 + (6 * 11 + 5) / 10
+    );
     let tool = json!({"name":"get_weather","description":"Weather","input_schema":{"type":"object","properties":{"city":{"type":"string"}}}});
     let auto = json!({"messages":[{"role":"user","content":"hello world"}],"tools":[tool]});
     let forced = json!({"messages":[{"role":"user","content":"hello world"}],"tools":[tool],"tool_choice":{"type":"any"}});
@@ -355,7 +361,7 @@ fn huge_single_word_is_bounded() {
     let body = json!({"messages":[{"role":"user","content":word}]});
     let (n, exact) = count(Protocol::OpenAiChat, "gpt-4o", body);
     assert!(!exact);
-    // 256 KiB through the BPE (merged in 512-byte chunks), 768 KiB at 4 bytes a token.
+    // 256 KiB through the BPE (merged in 4 KiB chunks), 768 KiB at 4 bytes a token.
     assert!(n > (768 << 10) / 4, "{n}");
     assert!(n < (1 << 20) / 2, "{n}");
 }

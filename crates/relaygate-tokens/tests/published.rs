@@ -16,6 +16,9 @@
 //! OpenAI rows must match exactly. Claude and Gemini rows are estimates: the test reports their
 //! error and fails when it grows past the bounds stated in `docs/tokens.md`.
 
+mod common;
+
+use common::ape;
 use relaygate_tokens::{Protocol, count_request};
 use serde_json::{Value, json};
 
@@ -112,7 +115,7 @@ fn rows() -> Vec<Row> {
         truth,
         source: cookbook,
     };
-    vec![
+    let mut rows = vec![
         // Anthropic: the counting page's numbers date from Claude 3.5/3.7 (its 403-token tools
         // example needs the 346-token tool prompt those models have).
         anthropic(
@@ -244,41 +247,27 @@ fn rows() -> Vec<Row> {
             json!({"contents":[user("Why is the sky blue?")]}),
             6,
         ),
-        // OpenAI: the cookbook's example conversation and its tools example, as reported by
-        // the API (`usage.prompt_tokens`) next to the notebook's own count.
-        openai("O2", "gpt-4o", json!({"messages": jargon}), 124),
-        openai("O2", "gpt-4o-mini", json!({"messages": jargon}), 124),
-        openai("O2", "gpt-4-0613", json!({"messages": jargon}), 129),
-        openai("O2", "gpt-3.5-turbo-0613", json!({"messages": jargon}), 129),
-        openai(
-            "O3",
-            "gpt-4o",
-            json!({"messages": weather_msgs, "tools": weather_fn}),
-            101,
-        ),
-        openai(
-            "O3",
-            "gpt-4o-mini",
-            json!({"messages": weather_msgs, "tools": weather_fn}),
-            101,
-        ),
-        openai(
-            "O3",
-            "gpt-4",
-            json!({"messages": weather_msgs, "tools": weather_fn}),
-            105,
-        ),
-        openai(
-            "O3",
-            "gpt-3.5-turbo",
-            json!({"messages": weather_msgs, "tools": weather_fn}),
-            105,
-        ),
-    ]
-}
-
-fn ape(est: u64, truth: u64) -> f64 {
-    (est as f64 - truth as f64).abs() / truth.max(1) as f64 * 100.0
+    ];
+    // OpenAI: the cookbook's example conversation and its tools example, as reported by the
+    // API (`usage.prompt_tokens`) next to the notebook's own count.
+    for (model, truth) in [
+        ("gpt-4o", 124),
+        ("gpt-4o-mini", 124),
+        ("gpt-4-0613", 129),
+        ("gpt-3.5-turbo-0613", 129),
+    ] {
+        rows.push(openai("O2", model, json!({"messages": jargon}), truth));
+    }
+    for (model, truth) in [
+        ("gpt-4o", 101),
+        ("gpt-4o-mini", 101),
+        ("gpt-4", 105),
+        ("gpt-3.5-turbo", 105),
+    ] {
+        let body = json!({"messages": weather_msgs, "tools": weather_fn});
+        rows.push(openai("O3", model, body, truth));
+    }
+    rows
 }
 
 #[test]
@@ -303,6 +292,14 @@ fn published_request_counts() {
             Protocol::Gemini => "gemini",
             _ => "openai",
         };
+        // OpenAI counts are exact and must say so.
+        assert_eq!(
+            c.exact,
+            family == "openai",
+            "{} {}: exact flag",
+            r.id,
+            r.model
+        );
         errors.push((family, err));
     }
     eprintln!();

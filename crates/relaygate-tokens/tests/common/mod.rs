@@ -100,6 +100,11 @@ pub fn events(dir: &Path, rel: &str) -> Vec<SseEvent> {
         .collect()
 }
 
+/// Absolute percentage error of `est` against `truth`.
+pub fn ape(est: u64, truth: u64) -> f64 {
+    (est as f64 - truth as f64).abs() / truth.max(1) as f64 * 100.0
+}
+
 pub fn json(dir: &Path, rel: &str) -> Value {
     serde_json::from_slice(&std::fs::read(dir.join(rel)).unwrap()).unwrap()
 }
