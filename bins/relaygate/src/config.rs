@@ -8,7 +8,8 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use relaygate_protocol::Protocol;
 use relaygate_proxy::{
-    Budgets, ChannelBudget, CooldownConfig, ProxyConfig, RoutingConfig, Timeouts, TokenBudget,
+    Budgets, ChannelBudget, ClientLimits, CooldownConfig, ProxyConfig, RoutingConfig, Timeouts,
+    TokenBudget,
 };
 use relaygate_store::{
     ChannelLimits, ChannelSpec, KeyStrategy, ModelEntry, TokenLimits, TokenSpec,
@@ -30,6 +31,9 @@ pub struct FileConfig {
     pub shutdown_grace_secs: Option<u64>,
     pub prices_file: Option<String>,
     pub log_retention_days: Option<u32>,
+    pub max_connections: Option<usize>,
+    pub refused_log_rows_per_minute: Option<u32>,
+    pub refused_log_rows_per_ip_per_minute: Option<u32>,
     #[serde(default)]
     pub timeouts: TimeoutsFile,
     #[serde(default)]
@@ -58,6 +62,11 @@ pub struct TimeoutsFile {
     pub connect_secs: Option<u64>,
     pub first_byte_secs: Option<u64>,
     pub idle_secs: Option<u64>,
+    pub client_header_secs: Option<u64>,
+    pub client_body_secs: Option<u64>,
+    pub client_write_secs: Option<u64>,
+    pub http2_keepalive_secs: Option<u64>,
+    pub http2_keepalive_timeout_secs: Option<u64>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -109,6 +118,9 @@ pub struct ChannelFile {
     pub available_hours: Option<String>,
     pub cost_multiplier: Option<f64>,
     pub daily_cost_limit_usd: Option<f64>,
+    /// Pass the upstream's rate-limit headers back to clients of this channel.
+    #[serde(default)]
+    pub pass_rate_limit_headers: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -215,6 +227,13 @@ impl FileConfig {
         let defaults = ProxyConfig::default();
         let t = Timeouts::default();
         let c = CooldownConfig::default();
+        let cl = ClientLimits::default();
+        let nonzero = |v: Option<u64>, d: Duration, what: &str| -> anyhow::Result<Duration> {
+            match v {
+                Some(0) => bail!("timeouts.{what} must be greater than 0"),
+                v => Ok(secs(v, d)),
+            }
+        };
         let proxy = ProxyConfig {
             max_body_bytes: self.max_body_bytes.unwrap_or(defaults.max_body_bytes),
             timeouts: Timeouts {
@@ -222,6 +241,42 @@ impl FileConfig {
                 first_byte: secs(self.timeouts.first_byte_secs, t.first_byte),
                 idle: secs(self.timeouts.idle_secs, t.idle),
             },
+            client: ClientLimits {
+                header: nonzero(
+                    self.timeouts.client_header_secs,
+                    cl.header,
+                    "client_header_secs",
+                )?,
+                body: nonzero(self.timeouts.client_body_secs, cl.body, "client_body_secs")?,
+                write: nonzero(
+                    self.timeouts.client_write_secs,
+                    cl.write,
+                    "client_write_secs",
+                )?,
+                http2_keepalive: nonzero(
+                    self.timeouts.http2_keepalive_secs,
+                    cl.http2_keepalive,
+                    "http2_keepalive_secs",
+                )?,
+                http2_keepalive_timeout: nonzero(
+                    self.timeouts.http2_keepalive_timeout_secs,
+                    cl.http2_keepalive_timeout,
+                    "http2_keepalive_timeout_secs",
+                )?,
+            },
+            max_connections: self.max_connections.unwrap_or(defaults.max_connections),
+            rate_limit_header_channels: self
+                .channels
+                .iter()
+                .filter(|ch| ch.pass_rate_limit_headers)
+                .map(|ch| ch.name.clone())
+                .collect(),
+            refused_rows_per_minute: self
+                .refused_log_rows_per_minute
+                .unwrap_or(defaults.refused_rows_per_minute),
+            refused_rows_per_ip_per_minute: self
+                .refused_log_rows_per_ip_per_minute
+                .unwrap_or(defaults.refused_rows_per_ip_per_minute),
             cooldown: CooldownConfig {
                 auth: secs(self.cooldown.auth_secs, c.auth),
                 rate_limit: secs(self.cooldown.rate_limit_secs, c.rate_limit),
@@ -262,6 +317,9 @@ impl FileConfig {
                 ),
             },
         };
+        if proxy.max_connections == 0 {
+            bail!("max_connections must be greater than 0");
+        }
         if proxy.max_body_bytes == 0 {
             bail!("max_body_bytes must be greater than 0");
         }

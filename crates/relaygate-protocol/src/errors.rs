@@ -42,6 +42,8 @@ pub enum ErrorKind {
     Unavailable,
     /// An upstream did not answer in time.
     Timeout,
+    /// The client was too slow sending its request (head or body).
+    ClientTimeout,
 }
 
 impl ErrorKind {
@@ -58,6 +60,7 @@ impl ErrorKind {
             ErrorKind::BadGateway => 502,
             ErrorKind::Unavailable => 503,
             ErrorKind::Timeout => 504,
+            ErrorKind::ClientTimeout => 408,
         }
     }
 
@@ -72,6 +75,7 @@ impl ErrorKind {
             ErrorKind::Internal | ErrorKind::BadGateway => "api_error",
             ErrorKind::Unavailable => "overloaded_error",
             ErrorKind::Timeout => "timeout_error",
+            ErrorKind::ClientTimeout => "invalid_request_error",
         }
     }
 
@@ -84,6 +88,7 @@ impl ErrorKind {
             ErrorKind::RequestTooLarge => ("invalid_request_error", Some("request_too_large")),
             ErrorKind::RateLimited => ("rate_limit_error", Some("rate_limit_exceeded")),
             ErrorKind::Timeout => ("server_error", Some("timeout")),
+            ErrorKind::ClientTimeout => ("invalid_request_error", Some("request_timeout")),
             ErrorKind::Internal | ErrorKind::BadGateway | ErrorKind::Unavailable => {
                 ("server_error", None)
             }
@@ -99,7 +104,7 @@ impl ErrorKind {
             ErrorKind::RateLimited => "RESOURCE_EXHAUSTED",
             ErrorKind::Internal => "INTERNAL",
             ErrorKind::BadGateway | ErrorKind::Unavailable => "UNAVAILABLE",
-            ErrorKind::Timeout => "DEADLINE_EXCEEDED",
+            ErrorKind::Timeout | ErrorKind::ClientTimeout => "DEADLINE_EXCEEDED",
         }
     }
 }

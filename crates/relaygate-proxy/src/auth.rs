@@ -50,15 +50,15 @@ pub fn hash_token(token: &str) -> String {
     out
 }
 
-/// A display form of a secret: short prefix and suffix only.
+/// A display form of a secret: its last four characters only (`…7890`), or `****` for a
+/// secret of eight characters or fewer, so no mask gives away more than four characters.
 pub fn mask(secret: &str) -> String {
-    let chars: Vec<char> = secret.chars().collect();
-    if chars.len() <= 8 {
+    let count = secret.chars().count();
+    if count <= 8 {
         return "****".to_owned();
     }
-    let head: String = chars[..4].iter().collect();
-    let tail: String = chars[chars.len() - 4..].iter().collect();
-    format!("{head}…{tail}")
+    let tail: String = secret.chars().skip(count - 4).collect();
+    format!("…{tail}")
 }
 
 /// Removes the `key` parameter from a query string.
@@ -118,7 +118,7 @@ mod tests {
             hash_token("abc"),
             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
         );
-        assert_eq!(mask("sk-ant-1234567890"), "sk-a…7890");
+        assert_eq!(mask("sk-ant-1234567890"), "…7890");
         assert_eq!(mask("short"), "****");
     }
 

@@ -21,6 +21,36 @@ impl Default for Timeouts {
     }
 }
 
+/// Limits on what a client may hold: time to send its request, silence while sending the
+/// body or reading the answer, and HTTP/2 liveness.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientLimits {
+    /// Time to send the request head (HTTP/1.1); also how long an idle keep-alive connection
+    /// waits for its next request.
+    pub header: Duration,
+    /// Longest silence while reading a request body (then 408 in the client's protocol).
+    pub body: Duration,
+    /// A client that reads nothing of its answer for this long is dropped and its upstream
+    /// request cancelled.
+    pub write: Duration,
+    /// Interval of HTTP/2 keep-alive pings.
+    pub http2_keepalive: Duration,
+    /// An HTTP/2 connection whose peer does not answer a ping within this is closed.
+    pub http2_keepalive_timeout: Duration,
+}
+
+impl Default for ClientLimits {
+    fn default() -> Self {
+        ClientLimits {
+            header: Duration::from_secs(10),
+            body: Duration::from_secs(30),
+            write: Duration::from_secs(60),
+            http2_keepalive: Duration::from_secs(30),
+            http2_keepalive_timeout: Duration::from_secs(20),
+        }
+    }
+}
+
 /// First cooldown intervals by kind of failure; each repeat doubles up to `max`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CooldownConfig {
@@ -103,6 +133,16 @@ pub struct ProxyConfig {
     pub log_retention_days: u32,
     /// Cost multipliers and budgets per channel and token, by name.
     pub budgets: Budgets,
+    /// Client-side timeouts.
+    pub client: ClientLimits,
+    /// Client connections served at once; more wait in the accept backlog.
+    pub max_connections: usize,
+    /// Channels (by name) whose upstream rate-limit headers are passed back to clients.
+    pub rate_limit_header_channels: std::collections::HashSet<String>,
+    /// Log rows written per minute for refused (unauthenticated) requests, in total.
+    pub refused_rows_per_minute: u32,
+    /// Log rows written per minute for refused requests from one client IP.
+    pub refused_rows_per_ip_per_minute: u32,
 }
 
 /// A channel's money settings.
@@ -155,6 +195,11 @@ impl Default for ProxyConfig {
             price_overrides: None,
             log_retention_days: 30,
             budgets: Budgets::default(),
+            client: ClientLimits::default(),
+            max_connections: 10_000,
+            rate_limit_header_channels: std::collections::HashSet::new(),
+            refused_rows_per_minute: 600,
+            refused_rows_per_ip_per_minute: 60,
         }
     }
 }

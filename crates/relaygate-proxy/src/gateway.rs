@@ -154,6 +154,14 @@ impl SlotGuard {
         }
     }
 
+    /// Releases every slot now, off the request path (the store calls run in the background).
+    pub fn release_now(&mut self) {
+        for slot in std::mem::take(&mut self.slots) {
+            let Slot::Lease(id) = slot;
+            self.inner.release_lease(id);
+        }
+    }
+
     /// Takes over the slots of `other`.
     pub fn absorb(&mut self, mut other: SlotGuard) {
         self.slots.append(&mut other.slots);
@@ -162,10 +170,47 @@ impl SlotGuard {
 
 impl Drop for SlotGuard {
     fn drop(&mut self) {
-        for slot in std::mem::take(&mut self.slots) {
-            let Slot::Lease(id) = slot;
-            self.inner.release_lease(id);
+        self.release_now();
+    }
+}
+
+/// Log rows of refused (unauthenticated) requests in the current minute: capped per client IP
+/// and in total, so a flood writes a bounded number of rows. The map holds at most as many
+/// addresses as the total cap.
+#[derive(Debug, Default)]
+pub(crate) struct RefusalBook {
+    minute: u64,
+    total: u32,
+    per_ip: HashMap<std::net::IpAddr, u32>,
+}
+
+impl RefusalBook {
+    /// Whether one more refused row may be written now.
+    pub fn admit(
+        &mut self,
+        ip: Option<std::net::IpAddr>,
+        now_ms: u64,
+        per_ip_cap: u32,
+        total_cap: u32,
+    ) -> bool {
+        let minute = now_ms / 60_000;
+        if minute != self.minute {
+            self.minute = minute;
+            self.total = 0;
+            self.per_ip.clear();
         }
+        if self.total >= total_cap {
+            return false;
+        }
+        if let Some(ip) = ip {
+            let n = self.per_ip.entry(ip).or_default();
+            if *n >= per_ip_cap {
+                return false;
+            }
+            *n += 1;
+        }
+        self.total += 1;
+        true
     }
 }
 
@@ -186,6 +231,7 @@ pub(crate) struct Inner {
     rng: AtomicU64,
     held_leases: Mutex<std::collections::HashSet<String>>,
     shutting_down: std::sync::atomic::AtomicBool,
+    refusals: Mutex<RefusalBook>,
 }
 
 /// How long a lease lasts without renewal; an instance that dies frees its slots after this.
@@ -261,6 +307,18 @@ impl Inner {
                     tracing::warn!(error = %e, "releasing a lease failed");
                 }
             });
+        }
+    }
+
+    /// Whether a refused request from `ip` may still write a log row this minute.
+    pub fn admit_refusal_row(&self, ip: Option<std::net::IpAddr>, now_ms: u64) -> bool {
+        let (per_ip, total) = (
+            self.config.refused_rows_per_ip_per_minute,
+            self.config.refused_rows_per_minute,
+        );
+        match self.refusals.lock() {
+            Ok(mut book) => book.admit(ip, now_ms, per_ip, total),
+            Err(p) => p.into_inner().admit(ip, now_ms, per_ip, total),
         }
     }
 
@@ -350,6 +408,7 @@ impl Gateway {
                 rng: AtomicU64::new(u64::from_le_bytes(nonce).rotate_left(17)),
                 held_leases: Mutex::new(std::collections::HashSet::new()),
                 shutting_down: std::sync::atomic::AtomicBool::new(false),
+                refusals: Mutex::new(RefusalBook::default()),
             }),
         };
         gw.reload().await?;
@@ -466,6 +525,12 @@ impl Gateway {
     /// The current routing table.
     pub fn table(&self) -> Arc<RoutingTable> {
         self.inner.table()
+    }
+
+    /// Concurrency leases this instance holds right now (one per limited request in flight
+    /// and limit); zero when nothing is in flight.
+    pub fn leases_held(&self) -> usize {
+        self.inner.held_leases.lock().map_or(0, |h| h.len())
     }
 
     /// The store.

@@ -20,6 +20,7 @@
 
 pub mod auth;
 mod background;
+pub mod boundary;
 mod budget;
 mod clock;
 mod config;
@@ -36,10 +37,12 @@ mod upstream;
 
 pub use clock::Clock;
 pub use config::{
-    Budgets, ChannelBudget, CooldownConfig, ProxyConfig, RoutingConfig, Timeouts, TokenBudget,
+    Budgets, ChannelBudget, ClientLimits, CooldownConfig, ProxyConfig, RoutingConfig, Timeouts,
+    TokenBudget,
 };
 pub use error::Error;
 pub use gateway::{CooldownView, Gateway};
+pub use observe::OTHER_MODEL;
 pub use probe::ChannelTest;
 pub use relay::{RelayStream, ResponseBody, SideBody};
 pub use server::{Server, serve};

@@ -107,12 +107,19 @@ fn observe(buckets: &mut Vec<u64>, v: u64) {
     buckets[LATENCY_BUCKETS_MS.len()] += 1;
 }
 
-/// In-flight requests and counters.
+/// The model label of requests for models the routing table does not know.
+pub const OTHER_MODEL: &str = "other";
+
+/// In-flight requests and counters. Every label set is bounded: channels and models come from
+/// the routing table (other models count as [`OTHER_MODEL`]), refusal reasons and outcome kinds
+/// from fixed lists, so nothing a client sends adds a series.
 #[derive(Debug, Default)]
 pub struct Observer {
     active: Mutex<HashMap<String, Arc<ActiveEntry>>>,
     series: Mutex<HashMap<(String, String), Series>>,
     errors_by_kind: Mutex<HashMap<String, u64>>,
+    refused: [AtomicU64; 4],
+    refused_rows_dropped: AtomicU64,
 }
 
 impl Observer {
@@ -137,14 +144,48 @@ impl Observer {
         entry
     }
 
-    /// Records a finished request and forgets it as in flight.
-    pub fn finish(&self, row: &RequestLog) {
+    /// Counts a request refused before authentication.
+    pub(crate) fn refused(&self, why: crate::pipeline::Refusal) {
+        let i = crate::pipeline::Refusal::ALL
+            .iter()
+            .position(|r| *r == why)
+            .unwrap_or(0);
+        self.refused[i].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts a refused request whose log row was not written (over the per-minute caps).
+    pub(crate) fn refused_row_dropped(&self) {
+        self.refused_rows_dropped.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Refused requests by reason (fixed labels).
+    pub fn refused_by_reason(&self) -> Vec<(&'static str, u64)> {
+        crate::pipeline::Refusal::ALL
+            .iter()
+            .zip(&self.refused)
+            .map(|(r, n)| (r.as_str(), n.load(Ordering::Relaxed)))
+            .collect()
+    }
+
+    /// Refused requests whose log row the per-minute caps left out.
+    pub fn refused_rows_dropped(&self) -> u64 {
+        self.refused_rows_dropped.load(Ordering::Relaxed)
+    }
+
+    /// Records a finished request and forgets it as in flight. `known_model` says whether the
+    /// routing table serves the requested model; if not, it counts as [`OTHER_MODEL`].
+    pub fn finish(&self, row: &RequestLog, known_model: bool) {
         lock(&self.active).remove(&row.request_id);
+        let model = if known_model {
+            row.model_requested.clone()
+        } else {
+            OTHER_MODEL.to_owned()
+        };
         let key = (
             row.channel_name
                 .clone()
                 .unwrap_or_else(|| "none".to_owned()),
-            row.model_requested.clone(),
+            model,
         );
         let failed = row.status >= 400 || row.error.is_some();
         {
@@ -241,7 +282,7 @@ mod tests {
             first_byte_ms: Some(30),
             ..RequestLog::default()
         };
-        o.finish(&row);
+        o.finish(&row, true);
         assert!(o.active().is_empty());
         let s = &o.series()[0];
         assert_eq!((s.requests, s.errors), (1, 0));

@@ -14,8 +14,9 @@ use relaygate_protocol::Protocol;
 use relaygate_store::Channel;
 use serde_json::{Value, json};
 
+use crate::boundary::upstream_headers;
 use crate::gateway::{Gateway, Target};
-use crate::upstream::{join_url, upstream_headers};
+use crate::upstream::join_url;
 
 /// The `until` of a URL switched off by hand (9999-12-31): far enough to mean "until enabled".
 pub(crate) const MANUAL_DISABLE_UNTIL_MS: u64 = 253_402_300_799_000;
@@ -73,12 +74,9 @@ fn first_chars(text: &str, n: usize) -> String {
     text.chars().take(n).collect()
 }
 
-/// Replaces every occurrence of `secret` in `text` with its masked form.
+/// Replaces `secret`, and anything shaped like an API key, in `text` with masks.
 fn scrub(text: &str, secret: &str) -> String {
-    if secret.is_empty() {
-        return text.to_owned();
-    }
-    text.replace(secret, &crate::auth::mask(secret))
+    crate::boundary::scrub_str(text, &[secret]).into_owned()
 }
 
 /// The path and body of the smallest generate request of `protocol`.
@@ -319,7 +317,7 @@ impl Gateway {
             .ok_or_else(|| channel_error(&c.name, "no base URL"))?;
         let (path, body) = test_request(c.protocol, &model);
         let url = join_url(base, &path, None);
-        let headers = upstream_headers(&HeaderMap::new(), c.protocol, &key.secret, false);
+        let headers = upstream_headers(&HeaderMap::new(), c.protocol, c.protocol, &key.secret);
         let mut out = ChannelTest {
             ok: false,
             status: None,
@@ -404,7 +402,7 @@ impl Gateway {
             Protocol::OpenAiChat | Protocol::OpenAiResponses => ("/v1/models", None),
         };
         let url = join_url(base, path, query);
-        let mut headers = upstream_headers(&HeaderMap::new(), c.protocol, &key.secret, false);
+        let mut headers = upstream_headers(&HeaderMap::new(), c.protocol, c.protocol, &key.secret);
         headers.remove(http::header::CONTENT_TYPE);
         let answer = self
             .call_upstream(Method::GET, &url, headers, Bytes::new())

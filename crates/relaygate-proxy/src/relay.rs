@@ -10,7 +10,6 @@
 //! client sees a truncated body rather than a complete-looking one.
 
 use std::pin::Pin;
-use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -22,134 +21,11 @@ use relaygate_protocol::Protocol;
 use relaygate_protocol::errors::{ErrorKind, stream_error_event};
 use relaygate_protocol::sse::{SseDecoder, SseEvent};
 use relaygate_protocol::stream::is_terminal;
-use relaygate_store::{RequestLog, UsageRow};
-use relaygate_tokens::{ServiceTier, StreamUsage, Usage, estimate_cut, estimate_tokens_from_bytes};
+use relaygate_tokens::{StreamUsage, Usage, estimate_cut, estimate_tokens_from_bytes};
 use relaygate_transform::StreamConverter;
 use tokio::time::{Instant, Sleep};
 
-use crate::gateway::{Inner, SlotGuard};
-
-/// The row of a request in flight, written once when the response ends (or is dropped).
-#[derive(Debug)]
-pub(crate) struct LogFinish {
-    pub gw: Arc<Inner>,
-    pub row: RequestLog,
-    pub started: Instant,
-    /// The channel that answered, whose health a late failure counts against.
-    pub channel: Option<i64>,
-    /// Usage reported by the upstream (or estimated), priced at the end.
-    pub usage: Option<Usage>,
-    /// Size of the request body, for estimating a cut stream's input.
-    pub request_bytes: u64,
-    /// The in-flight entry the admin API shows.
-    pub active: Option<Arc<crate::observe::ActiveEntry>>,
-    /// The client token's name, for charging its budget.
-    pub token_name: Option<String>,
-}
-
-impl LogFinish {
-    pub fn elapsed_ms(&self) -> u64 {
-        u64::try_from(
-            Instant::now()
-                .saturating_duration_since(self.started)
-                .as_millis(),
-        )
-        .unwrap_or(u64::MAX)
-    }
-
-    /// Records usage and its cost on the row.
-    fn price(&mut self) {
-        let Some(u) = self.usage else { return };
-        self.row.usage = Some(UsageRow {
-            input: u.input,
-            output: u.output,
-            cache_read: u.cache_read,
-            cache_write: u.cache_write_5m + u.cache_write_1h,
-            reasoning: u.reasoning,
-            estimated: u.estimated,
-        });
-        let model = self
-            .row
-            .model_sent
-            .clone()
-            .unwrap_or_else(|| self.row.model_requested.clone());
-        let cost = relaygate_tokens::cost(&self.gw.prices, &model, &u, ServiceTier::Standard);
-        if cost.priced {
-            let permille = self
-                .row
-                .channel_name
-                .as_ref()
-                .and_then(|c| self.gw.config.budgets.channels.get(c))
-                .map_or(1000, |b| b.cost_multiplier_permille);
-            let micro = crate::budget::apply_multiplier(cost.micro_usd, permille);
-            self.row.cost_micro_usd = Some(micro);
-            self.charge(micro);
-        } else {
-            self.row.unpriced = true;
-            self.gw.warn_unpriced(&model);
-        }
-    }
-
-    /// Adds the cost to the budgets that watch it (shared across instances).
-    fn charge(&self, micro: i64) {
-        if micro <= 0 {
-            return;
-        }
-        let (day, month) = crate::budget::periods(self.gw.clock.now_ms());
-        let budgets = &self.gw.config.budgets;
-        let mut entries = Vec::new();
-        if let Some(t) = self
-            .token_name
-            .as_ref()
-            .filter(|t| budgets.tokens.contains_key(*t))
-        {
-            entries.push((format!("token:{t}:life"), micro));
-            entries.push((format!("token:{t}:d:{day}"), micro));
-            entries.push((format!("token:{t}:m:{month}"), micro));
-        }
-        if let Some(c) = self
-            .row
-            .channel_name
-            .as_ref()
-            .filter(|c| budgets.channels.contains_key(*c))
-        {
-            entries.push((format!("channel:{c}:d:{day}"), micro));
-        }
-        if entries.is_empty() {
-            return;
-        }
-        let gw = Arc::clone(&self.gw);
-        if let Ok(rt) = tokio::runtime::Handle::try_current() {
-            rt.spawn(async move {
-                if let Err(e) = gw.store.charge(entries).await {
-                    tracing::error!(error = %e, "charging a budget failed");
-                }
-            });
-        }
-    }
-
-    pub fn finish(mut self, status: u16, error: Option<String>) {
-        self.price();
-        self.row.status = status;
-        self.row.duration_ms = self.elapsed_ms();
-        if error.is_some() {
-            self.row.error = error;
-        }
-        if let Some(e) = &self.row.error {
-            tracing::warn!(request_id = %self.row.request_id, status, error = %e, "request failed");
-        } else {
-            tracing::debug!(request_id = %self.row.request_id, status, ms = self.row.duration_ms, "request done");
-        }
-        if let (Some(ch), Some(_)) = (self.channel, &self.row.error)
-            && status != 499
-        {
-            let now = self.gw.clock.now_ms();
-            self.gw.with_health(|h| h.scores.record(ch, now, false));
-        }
-        self.gw.observer.finish(&self.row);
-        self.gw.store.record(std::mem::take(&mut self.row));
-    }
-}
+use crate::pipeline::RequestGuard;
 
 /// Follows an SSE body: where its events end, whether it ended normally, and (through the
 /// soft-error probe) whether an event says the upstream failed.
@@ -369,10 +245,11 @@ pub struct RelayStream {
     status: u16,
     idle: Duration,
     sleep: Pin<Box<Sleep>>,
-    log: Option<LogFinish>,
+    log: Option<RequestGuard>,
+    /// The answering channel, whose keys are scrubbed from an upstream error event.
+    channel: std::sync::Arc<crate::table::ChannelEntry>,
     done: bool,
     first_sent: bool,
-    _slots: SlotGuard,
 }
 
 impl std::fmt::Debug for RelayStream {
@@ -396,8 +273,8 @@ impl RelayStream {
         protocol: Protocol,
         status: u16,
         idle: Duration,
-        log: LogFinish,
-        slots: SlotGuard,
+        log: RequestGuard,
+        channel: std::sync::Arc<crate::table::ChannelEntry>,
     ) -> Self {
         RelayStream {
             first: Some(first),
@@ -408,9 +285,9 @@ impl RelayStream {
             idle,
             sleep: Box::pin(tokio::time::sleep(idle)),
             log: Some(log),
+            channel,
             done: false,
             first_sent: false,
-            _slots: slots,
         }
     }
 
@@ -425,16 +302,27 @@ impl RelayStream {
             return Ok(data);
         };
         let a = sse.feed(data, now)?;
-        if let Some(v) = a.failed
-            && let Some(log) = self.log.as_mut()
-        {
-            // The upstream's own error event reaches the client as it is; the request counts
-            // as failed.
+        let Some(v) = a.failed else {
+            return Ok(a.out);
+        };
+        // The upstream's own error event reaches the client (scrubbed of secrets); the request
+        // counts as failed. Rare, so the scan costs nothing on the usual path.
+        let keys: Vec<&str> = self
+            .channel
+            .keys
+            .iter()
+            .map(|k| k.secret.as_str())
+            .collect();
+        if let Some(log) = self.log.as_mut() {
+            let reason = crate::boundary::scrub_str(&v.reason, &keys);
             log.row
                 .error
-                .get_or_insert(format!("upstream error event after content: {}", v.reason));
+                .get_or_insert(format!("upstream error event after content: {reason}"));
         }
-        Ok(a.out)
+        Ok(match crate::boundary::scrub(&a.out, &keys) {
+            std::borrow::Cow::Borrowed(_) => a.out,
+            std::borrow::Cow::Owned(b) => Bytes::from(b),
+        })
     }
 
     /// Writes the log row as soon as the upstream body is known to be complete: the server
@@ -446,14 +334,14 @@ impl RelayStream {
             .is_none_or(hyper::body::Body::is_end_stream);
         if ended && self.sse.as_ref().is_none_or(|s| s.pending() == 0) {
             self.done = true;
-            if let Some(log) = self.take_log(false) {
+            if let Some(mut log) = self.take_log(false) {
                 log.finish(self.status, None);
             }
         }
     }
 
     /// Takes the log row out, with the usage seen (estimated when the stream was cut).
-    fn take_log(&mut self, cut: bool) -> Option<LogFinish> {
+    fn take_log(&mut self, cut: bool) -> Option<RequestGuard> {
         let mut log = self.log.take()?;
         if let Some(sse) = &self.sse {
             let (usage, text_bytes) = sse.usage();
@@ -499,7 +387,7 @@ impl RelayStream {
         message: String,
     ) -> Poll<Option<Result<Frame<Bytes>, std::io::Error>>> {
         self.done = true;
-        if let Some(log) = self.take_log(true) {
+        if let Some(mut log) = self.take_log(true) {
             log.finish(self.status, Some(message.clone()));
         }
         match self.sse.as_mut() {
@@ -533,7 +421,7 @@ impl RelayStream {
         loop {
             let Some(upstream) = self.upstream.as_mut() else {
                 self.done = true;
-                if let Some(log) = self.take_log(false) {
+                if let Some(mut log) = self.take_log(false) {
                     log.finish(self.status, None);
                 }
                 return Poll::Ready(None);
@@ -570,7 +458,7 @@ impl RelayStream {
                             v.reason
                         ));
                     }
-                    if let Some(log) = self.take_log(false) {
+                    if let Some(mut log) = self.take_log(false) {
                         log.finish(self.status, None);
                     }
                     if tail.is_empty() {
@@ -597,11 +485,16 @@ impl RelayStream {
 
 impl Drop for RelayStream {
     fn drop(&mut self) {
-        if let Some(log) = self.take_log(true) {
+        if let Some(mut log) = self.take_log(true) {
             // The client went away before the upstream finished.
+            let when = if self.first_sent {
+                "during the response"
+            } else {
+                "before the first byte"
+            };
             log.finish(
-                499,
-                Some("client disconnected before the response ended".to_owned()),
+                crate::pipeline::CLIENT_CLOSED,
+                Some(format!("client_closed: the client went away {when}")),
             );
         }
     }

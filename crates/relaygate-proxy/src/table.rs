@@ -180,6 +180,11 @@ impl RoutingTable {
             .collect()
     }
 
+    /// Whether some enabled channel lists `model` (metric labels keep only such names).
+    pub fn serves(&self, model: &str) -> bool {
+        self.by_model.contains_key(model)
+    }
+
     /// The token with this hash, if enabled.
     pub fn token(&self, hash: &str) -> Option<&TokenEntry> {
         self.tokens.get(hash)

@@ -1,0 +1,331 @@
+//! Phase 3, admit: read the body within its size and silence limits, learn the model and the
+//! stream flag, and apply what the token and the channels allow (model and channel
+//! restrictions, concurrency leases, rate windows, budgets).
+//!
+//! Limits live in the shared store. A store call that fails here (the store's own deadline or
+//! circuit breaker answered, or `[storage] when_unavailable = "refuse"`) refuses the request:
+//! a limit that can't be checked is not a limit that holds.
+
+use std::sync::Arc;
+
+use bytes::{Bytes, BytesMut};
+use http::{HeaderValue, header};
+use http_body_util::{BodyExt, Limited};
+use hyper::body::Incoming;
+use relaygate_protocol::Protocol;
+use relaygate_protocol::errors::ErrorKind;
+use relaygate_protocol::peek::peek_request;
+use relaygate_store::AttemptLog;
+use tokio::time::timeout;
+
+use super::plan::{Candidates, skip_log};
+use super::{Call, Resp};
+use crate::gateway::{Inner, Slot, SlotGuard};
+use crate::routes::Operation;
+use crate::table::ChannelEntry;
+
+/// Reads and discards a request body we refuse before reading it (bounded in size and time).
+/// Answering while the client is still sending makes the server drop the connection, and
+/// clients then see "server disconnected" instead of the error.
+pub(crate) async fn drain(body: Incoming) {
+    const MAX_DRAIN: usize = 1024 * 1024;
+    let _ = timeout(
+        std::time::Duration::from_secs(2),
+        Limited::new(body, MAX_DRAIN).collect(),
+    )
+    .await;
+}
+
+/// Why a request body could not be read.
+pub(super) enum BodyError {
+    /// Over the limit (declared or counted).
+    TooLarge(usize),
+    /// Nothing arrived for this long.
+    Stalled(std::time::Duration),
+    /// The client left half way.
+    Closed(String),
+    /// The body was malformed (bad chunking and the like).
+    Bad(String),
+}
+
+impl BodyError {
+    /// The answer's kind, the row's status and the message.
+    pub fn describe(&self) -> (ErrorKind, u16, String) {
+        match self {
+            BodyError::TooLarge(limit) => (
+                ErrorKind::RequestTooLarge,
+                413,
+                format!("request body is larger than the limit of {limit} bytes"),
+            ),
+            BodyError::Stalled(d) => (
+                ErrorKind::ClientTimeout,
+                408,
+                format!(
+                    "the request body stalled: nothing arrived for {}s",
+                    d.as_secs()
+                ),
+            ),
+            BodyError::Closed(e) => (
+                ErrorKind::InvalidRequest,
+                super::finish::CLIENT_CLOSED,
+                format!("client_closed: the client left while sending the body: {e}"),
+            ),
+            BodyError::Bad(e) => (
+                ErrorKind::InvalidRequest,
+                400,
+                format!("could not read the request body: {e}"),
+            ),
+        }
+    }
+}
+
+/// Reads a body of at most `limit` bytes, giving up when the client stays silent for
+/// `silence`. Most bodies arrive in one frame: that one is kept as it is, with no copy.
+pub(super) async fn collect_body(
+    headers: &http::HeaderMap,
+    mut body: Incoming,
+    limit: usize,
+    silence: std::time::Duration,
+) -> Result<Bytes, BodyError> {
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return Err(BodyError::TooLarge(limit));
+    }
+    let mut first: Option<Bytes> = None;
+    let mut joined: Option<BytesMut> = None;
+    let mut len = 0usize;
+    loop {
+        let frame = match timeout(silence, body.frame()).await {
+            Err(_) => return Err(BodyError::Stalled(silence)),
+            Ok(None) => break,
+            Ok(Some(Err(e))) if e.is_incomplete_message() || e.is_canceled() => {
+                return Err(BodyError::Closed(e.to_string()));
+            }
+            Ok(Some(Err(e))) => return Err(BodyError::Bad(e.to_string())),
+            Ok(Some(Ok(frame))) => frame,
+        };
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        len = len.saturating_add(data.len());
+        if len > limit {
+            return Err(BodyError::TooLarge(limit));
+        }
+        match (&mut joined, first.take()) {
+            (Some(buf), _) => buf.extend_from_slice(&data),
+            (None, None) => first = Some(data),
+            (None, Some(prev)) => {
+                let mut buf = BytesMut::with_capacity(prev.len() + data.len());
+                buf.extend_from_slice(&prev);
+                buf.extend_from_slice(&data);
+                joined = Some(buf);
+            }
+        }
+    }
+    Ok(match joined {
+        Some(buf) => buf.freeze(),
+        None => first.unwrap_or_default(),
+    })
+}
+
+/// The answer to a body that could not be read, in the client's protocol.
+pub(super) fn body_error_response(protocol: Protocol, e: &BodyError) -> (Resp, u16, String) {
+    let (kind, status, msg) = e.describe();
+    let mut resp = super::error_response(protocol, kind, &msg);
+    if matches!(e, BodyError::Stalled(_)) {
+        // The rest of a stalled body may still come: the connection can't be reused.
+        resp.headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    (resp, status, msg)
+}
+
+/// Reads the request body: 413 past `max_body_bytes` (declared or counted), 408 when the
+/// client stays silent for `client_body_secs`, 499 when it leaves half way.
+pub(super) async fn read_body(call: &mut Call, body: Incoming) -> Result<(), Resp> {
+    let limit = call.gw.config.max_body_bytes;
+    let silence = call.gw.config.client.body;
+    match collect_body(&call.headers, body, limit, silence).await {
+        Ok(b) => {
+            call.body = b;
+            call.guard.request_bytes = call.body.len() as u64;
+            Ok(())
+        }
+        Err(e) => {
+            let (mut resp, status, msg) = body_error_response(call.protocol, &e);
+            call.guard.tag(resp.headers_mut());
+            call.guard.finish(status, Some(msg));
+            Err(resp)
+        }
+    }
+}
+
+/// Learns the model and stream flag and applies the token's restrictions, lease and budget;
+/// returns the channels that may serve the request.
+pub(super) async fn admit(call: &mut Call) -> Result<Candidates, Resp> {
+    let gw = Arc::clone(&call.gw);
+    if call.protocol == Protocol::Gemini {
+        call.model = call.route.path_model.clone().unwrap_or_default();
+    } else {
+        match peek_request(&call.body) {
+            Ok(peek) => {
+                call.stream = peek.stream && call.route.op == Operation::Generate;
+                match peek.model {
+                    Some(m) if !m.trim().is_empty() => call.model = m,
+                    _ => {
+                        return Err(call.fail(
+                            ErrorKind::InvalidRequest,
+                            "the request has no \"model\"".to_owned(),
+                        ));
+                    }
+                }
+            }
+            Err(e) => return Err(call.fail(ErrorKind::InvalidRequest, e.to_string())),
+        }
+    }
+    call.guard.set_model(&call.model, call.stream);
+
+    if !call.token.allows_model(&call.model) {
+        let msg = format!("model {:?} is not allowed for this token", call.model);
+        return Err(call.fail(ErrorKind::PermissionDenied, msg));
+    }
+    let candidates = super::plan::candidates(call).map_err(|refusal| *refusal)?;
+
+    let (token_id, max_concurrency) = (call.token.id, call.token.max_concurrency);
+    if max_concurrency > 0 {
+        // A lease in the shared store: instances together admit no more than the limit.
+        match gw
+            .take_lease(format!("token:{token_id}"), max_concurrency)
+            .await
+        {
+            Ok(Some(id)) => call.guard.slots.push(Slot::Lease(id)),
+            Ok(None) => {
+                let msg = format!("this token allows {max_concurrency} requests at once");
+                return Err(call.fail_with(ErrorKind::RateLimited, msg, Some(1)));
+            }
+            Err(e) => {
+                let msg = format!("the token's concurrency limit can't be checked: {e}");
+                return Err(call.fail_with(ErrorKind::Unavailable, msg, Some(1)));
+            }
+        }
+    }
+    if let Some(budget) = gw.config.budgets.tokens.get(&call.token.name) {
+        let now = gw.clock.now_ms();
+        let (day, month) = crate::budget::periods(now);
+        let name = call.token.name.clone();
+        let keys = vec![
+            format!("token:{name}:life"),
+            format!("token:{name}:d:{day}"),
+            format!("token:{name}:m:{month}"),
+        ];
+        let limits = [
+            ("lifetime", budget.lifetime_micro_usd),
+            ("daily", budget.daily_micro_usd),
+            ("monthly", budget.monthly_micro_usd),
+        ];
+        match gw.store.spent(keys).await {
+            Ok(spent) => {
+                for ((what, limit), used) in limits.iter().zip(spent) {
+                    if *limit > 0 && used >= *limit {
+                        let msg = format!(
+                            "this token's {what} budget is spent: {} of {}",
+                            crate::budget::usd(used),
+                            crate::budget::usd(*limit)
+                        );
+                        let retry = match *what {
+                            "daily" => Some(crate::budget::seconds_to_next_day(now)),
+                            _ => None,
+                        };
+                        return Err(call.fail_with(ErrorKind::RateLimited, msg, retry));
+                    }
+                }
+            }
+            // Money first: a budget that can't be checked is not spent blindly.
+            Err(e) => {
+                return Err(call.fail(
+                    ErrorKind::Unavailable,
+                    format!("the token's budget can't be checked: {e}"),
+                ));
+            }
+        }
+    }
+    Ok(candidates)
+}
+
+/// Takes a concurrency slot and an RPM slot of the channel, or says why it can't (with the
+/// time to wait, ms).
+pub(super) async fn admit_channel(
+    gw: &Arc<Inner>,
+    c: &ChannelEntry,
+) -> Result<SlotGuard, (&'static str, u64)> {
+    let now = gw.clock.now_ms();
+    let mut guard = SlotGuard::new(Arc::clone(gw));
+    if c.max_concurrency > 0 {
+        match gw
+            .take_lease(format!("channel:{}", c.id), c.max_concurrency)
+            .await
+        {
+            Ok(Some(id)) => guard.push(Slot::Lease(id)),
+            Ok(None) => return Err(("concurrency_limit", 1_000)),
+            Err(e) => {
+                tracing::warn!(error = %e, channel = %c.name, "channel concurrency can't be checked: channel skipped");
+                return Err(("limit_unknown", 1_000));
+            }
+        }
+    }
+    if c.rpm > 0 {
+        let key = format!("channel:{}:rpm", c.id);
+        let t = i64::try_from(now).unwrap_or(i64::MAX);
+        match gw.store.try_rate(key, c.rpm, 60_000, t).await {
+            Ok(None) => {}
+            Ok(Some(retry)) => return Err(("rpm_limit", u64::try_from(retry).unwrap_or(1_000))),
+            Err(e) => {
+                tracing::warn!(error = %e, channel = %c.name, "channel RPM can't be checked: channel skipped");
+                return Err(("limit_unknown", 1_000));
+            }
+        }
+    }
+    Ok(guard)
+}
+
+/// Leaves out channels whose daily budget is spent (or can't be checked).
+pub(super) async fn within_budget(
+    gw: &Inner,
+    candidates: Candidates,
+    skipped: &mut Vec<AttemptLog>,
+) -> Candidates {
+    let (day, _) = crate::budget::periods(gw.clock.now_ms());
+    let mut out = Vec::with_capacity(candidates.len());
+    for cand in candidates {
+        let limit = gw
+            .config
+            .budgets
+            .channels
+            .get(&cand.0.name)
+            .map_or(0, |b| b.daily_limit_micro_usd);
+        if limit > 0 {
+            let spent = gw
+                .store
+                .spent(vec![format!("channel:{}:d:{day}", cand.0.name)])
+                .await
+                .map(|v| v.first().copied().unwrap_or(0));
+            match spent {
+                Ok(s) if s >= limit => {
+                    skipped.push(skip_log(&cand.0, "budget_exhausted", None));
+                    continue;
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::warn!(error = %e, channel = %cand.0.name, "channel budget can't be checked: skipped");
+                    skipped.push(skip_log(&cand.0, "budget_unknown", None));
+                    continue;
+                }
+            }
+        }
+        out.push(cand);
+    }
+    out
+}

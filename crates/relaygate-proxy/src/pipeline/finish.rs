@@ -1,0 +1,217 @@
+//! Phase 8, finish: the [`RequestGuard`] every authenticated request owns from the moment it
+//! is admitted. Whichever way the request ends (an answer relayed to its end, a gateway-made
+//! error, the client leaving before, during or after the first byte, a panic unwinding), the
+//! guard ends it exactly once: it prices the usage and charges the budgets, writes the one
+//! log row, removes the live entry and releases every concurrency slot and lease.
+
+use std::sync::Arc;
+
+use http::{HeaderMap, HeaderValue};
+use relaygate_protocol::Protocol;
+use relaygate_store::{RequestLog, UsageRow};
+use relaygate_tokens::{ServiceTier, Usage};
+use tokio::time::Instant;
+
+use crate::gateway::{Inner, SlotGuard};
+use crate::observe::ActiveEntry;
+use crate::routes::Route;
+use crate::table::TokenEntry;
+
+/// The status a request gets when its client went away first (nginx's convention).
+pub(crate) const CLIENT_CLOSED: u16 = 499;
+
+/// Owns the end of one request: see the module documentation.
+#[derive(Debug)]
+pub(crate) struct RequestGuard {
+    pub gw: Arc<Inner>,
+    /// The row written at the end.
+    pub row: RequestLog,
+    started: Instant,
+    /// The channel that answered, whose health a late failure counts against.
+    pub channel: Option<i64>,
+    /// Usage reported by the upstream (or estimated), priced at the end.
+    pub usage: Option<Usage>,
+    /// Size of the request body, for estimating a cut stream's input.
+    pub request_bytes: u64,
+    /// The in-flight entry the admin API shows.
+    pub active: Option<Arc<ActiveEntry>>,
+    /// The client token's name, for charging its budget.
+    token_name: String,
+    /// Concurrency slots and leases held for the request.
+    pub slots: SlotGuard,
+    finished: bool,
+}
+
+impl RequestGuard {
+    /// Starts the guard of an authenticated request and shows it as in flight.
+    pub fn start(gw: &Arc<Inner>, protocol: Protocol, route: &Route, token: &TokenEntry) -> Self {
+        let request_id = gw.next_request_id();
+        let started_at_ms = gw.clock.now_ms();
+        let active = gw
+            .observer
+            .start(&request_id, started_at_ms, protocol.as_str());
+        RequestGuard {
+            gw: Arc::clone(gw),
+            row: RequestLog {
+                request_id,
+                started_at_ms: i64::try_from(started_at_ms).unwrap_or(i64::MAX),
+                token_id: Some(token.id),
+                client_protocol: protocol.as_str().to_owned(),
+                model_requested: route.path_model.clone().unwrap_or_default(),
+                stream: route.path_stream,
+                ..RequestLog::default()
+            },
+            started: Instant::now(),
+            channel: None,
+            usage: None,
+            request_bytes: 0,
+            active: Some(active),
+            token_name: token.name.clone(),
+            slots: SlotGuard::new(Arc::clone(gw)),
+            finished: false,
+        }
+    }
+
+    /// The request's id.
+    pub fn request_id(&self) -> &str {
+        &self.row.request_id
+    }
+
+    /// Adds the request id header to an answer.
+    pub fn tag(&self, headers: &mut HeaderMap) {
+        if let Ok(v) = HeaderValue::from_str(&self.row.request_id) {
+            headers.insert("x-relaygate-request-id", v);
+        }
+    }
+
+    /// Records the model and stream flag once the body is read.
+    pub fn set_model(&mut self, model: &str, stream: bool) {
+        self.row.model_requested = model.to_owned();
+        self.row.stream = stream;
+        if let Some(a) = &self.active {
+            if let Ok(mut m) = a.model.lock() {
+                m.clear();
+                m.push_str(model);
+            }
+            a.stream.store(stream, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+
+    /// Milliseconds since the request arrived.
+    pub fn elapsed_ms(&self) -> u64 {
+        super::ms(Instant::now().saturating_duration_since(self.started))
+    }
+
+    /// Records usage and its cost on the row.
+    fn price(&mut self) {
+        let Some(u) = self.usage else { return };
+        self.row.usage = Some(UsageRow {
+            input: u.input,
+            output: u.output,
+            cache_read: u.cache_read,
+            cache_write: u.cache_write_5m.saturating_add(u.cache_write_1h),
+            reasoning: u.reasoning,
+            estimated: u.estimated,
+        });
+        let model = self
+            .row
+            .model_sent
+            .clone()
+            .unwrap_or_else(|| self.row.model_requested.clone());
+        let cost = relaygate_tokens::cost(&self.gw.prices, &model, &u, ServiceTier::Standard);
+        if cost.priced {
+            let permille = self
+                .row
+                .channel_name
+                .as_ref()
+                .and_then(|c| self.gw.config.budgets.channels.get(c))
+                .map_or(1000, |b| b.cost_multiplier_permille);
+            let micro = crate::budget::apply_multiplier(cost.micro_usd, permille);
+            self.row.cost_micro_usd = Some(micro);
+            self.charge(micro);
+        } else {
+            self.row.unpriced = true;
+            self.gw.warn_unpriced(&model);
+        }
+    }
+
+    /// Adds the cost to the budgets that watch it (shared across instances).
+    fn charge(&self, micro: i64) {
+        if micro <= 0 {
+            return;
+        }
+        let (day, month) = crate::budget::periods(self.gw.clock.now_ms());
+        let budgets = &self.gw.config.budgets;
+        let mut entries = Vec::new();
+        if budgets.tokens.contains_key(&self.token_name) {
+            let t = &self.token_name;
+            entries.push((format!("token:{t}:life"), micro));
+            entries.push((format!("token:{t}:d:{day}"), micro));
+            entries.push((format!("token:{t}:m:{month}"), micro));
+        }
+        if let Some(c) = self
+            .row
+            .channel_name
+            .as_ref()
+            .filter(|c| budgets.channels.contains_key(*c))
+        {
+            entries.push((format!("channel:{c}:d:{day}"), micro));
+        }
+        if entries.is_empty() {
+            return;
+        }
+        let gw = Arc::clone(&self.gw);
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            rt.spawn(async move {
+                if let Err(e) = gw.store.charge(entries).await {
+                    tracing::error!(error = %e, "charging a budget failed");
+                }
+            });
+        }
+    }
+
+    /// Ends the request: prices and charges, writes the row, forgets the live entry and
+    /// releases the slots. Only the first call does anything.
+    pub fn finish(&mut self, status: u16, error: Option<String>) {
+        if std::mem::replace(&mut self.finished, true) {
+            return;
+        }
+        self.price();
+        self.row.status = status;
+        self.row.duration_ms = self.elapsed_ms();
+        if error.is_some() {
+            self.row.error = error;
+        }
+        if let Some(e) = &self.row.error {
+            tracing::warn!(request_id = %self.row.request_id, status, error = %e, "request failed");
+        } else {
+            tracing::debug!(request_id = %self.row.request_id, status, ms = self.row.duration_ms, "request done");
+        }
+        if let (Some(ch), Some(_)) = (self.channel, &self.row.error)
+            && status != CLIENT_CLOSED
+        {
+            let now = self.gw.clock.now_ms();
+            self.gw.with_health(|h| h.scores.record(ch, now, false));
+        }
+        // Metric labels keep only models the routing table knows: a token holder inventing
+        // model names must not grow the metric series.
+        let known = self.gw.table().serves(&self.row.model_requested);
+        self.gw.observer.finish(&self.row, known);
+        self.active = None;
+        self.slots.release_now();
+        self.gw.store.record(std::mem::take(&mut self.row));
+    }
+}
+
+impl Drop for RequestGuard {
+    fn drop(&mut self) {
+        if !self.finished {
+            // Dropped unfinished: the server dropped the request's future because the client
+            // went away before the answer started (or something unwound).
+            self.finish(
+                CLIENT_CLOSED,
+                Some("client_closed: the client went away before the response started".to_owned()),
+            );
+        }
+    }
+}
