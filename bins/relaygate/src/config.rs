@@ -54,6 +54,45 @@ pub struct FileConfig {
 pub struct AdminFile {
     pub enabled: Option<bool>,
     pub password: Option<String>,
+    pub session_ttl_hours: Option<u64>,
+    pub max_failed_logins: Option<u32>,
+    pub lockout_secs: Option<u64>,
+    pub max_concurrent_logins: Option<usize>,
+    pub login_timeout_secs: Option<u64>,
+    #[serde(default)]
+    pub trusted_proxies: Vec<String>,
+    pub secure_cookies: Option<bool>,
+}
+
+impl AdminFile {
+    /// The admin handler's settings.
+    fn settings(&self) -> anyhow::Result<relaygate_admin::AdminConfig> {
+        let d = relaygate_admin::AdminConfig::default();
+        let mut trusted_proxies = Vec::new();
+        for (i, text) in self.trusted_proxies.iter().enumerate() {
+            trusted_proxies.push(
+                text.parse()
+                    .map_err(|e| anyhow::anyhow!("admin.trusted_proxies[{i}]: {e}"))?,
+            );
+        }
+        if self.max_concurrent_logins == Some(0) {
+            bail!("admin.max_concurrent_logins must be greater than 0");
+        }
+        Ok(relaygate_admin::AdminConfig {
+            enabled: self.enabled.unwrap_or(true),
+            session_ttl: self.session_ttl_hours.map_or(d.session_ttl, |h| {
+                Duration::from_secs(h.saturating_mul(3600))
+            }),
+            max_failures: self.max_failed_logins.unwrap_or(d.max_failures).max(1),
+            lockout: secs(self.lockout_secs, d.lockout),
+            max_concurrent_logins: self
+                .max_concurrent_logins
+                .unwrap_or(d.max_concurrent_logins),
+            login_timeout: secs(self.login_timeout_secs, d.login_timeout),
+            trusted_proxies,
+            secure_cookies: self.secure_cookies.unwrap_or(d.secure_cookies),
+        })
+    }
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -179,6 +218,8 @@ pub struct Config {
     pub tokens: Vec<TokenSpec>,
     /// Serve the admin API and dashboard.
     pub admin_enabled: bool,
+    /// The admin handler's settings from `[admin]`.
+    pub admin: relaygate_admin::AdminConfig,
     /// The admin password from `[admin] password` or `RELAYGATE_ADMIN_PASSWORD`.
     pub admin_password: Option<String>,
 }
@@ -449,6 +490,7 @@ impl FileConfig {
             channels,
             tokens,
             admin_enabled: self.admin.enabled.unwrap_or(true),
+            admin: self.admin.settings()?,
             admin_password: match self.admin.password {
                 Some(p) => Some(expand(&p, "admin.password")?),
                 None => std::env::var("RELAYGATE_ADMIN_PASSWORD")
@@ -538,5 +580,57 @@ token = "rg-0123456789"
             parse(env, "t").unwrap().resolve(None, None).unwrap_err()
         );
         assert!(err.contains("RELAYGATE_TEST_UNSET_VAR"), "{err}");
+    }
+
+    #[test]
+    fn hardening_settings_resolve() {
+        let text = r#"
+max_connections = 50
+refused_log_rows_per_minute = 7
+refused_log_rows_per_ip_per_minute = 3
+[timeouts]
+client_header_secs = 4
+client_body_secs = 5
+client_write_secs = 6
+http2_keepalive_secs = 7
+http2_keepalive_timeout_secs = 8
+[admin]
+trusted_proxies = ["10.0.0.0/8", "::1"]
+secure_cookies = true
+max_concurrent_logins = 3
+[[channels]]
+name = "a"
+protocol = "openai"
+base_url = "http://x"
+key = "k"
+models = ["m"]
+pass_rate_limit_headers = true
+"#;
+        let cfg = parse(text, "t").unwrap().resolve(None, None).unwrap();
+        let c = cfg.proxy.client;
+        assert_eq!(
+            (c.header, c.body, c.write),
+            (
+                Duration::from_secs(4),
+                Duration::from_secs(5),
+                Duration::from_secs(6)
+            )
+        );
+        assert_eq!(c.http2_keepalive_timeout, Duration::from_secs(8));
+        assert_eq!(cfg.proxy.max_connections, 50);
+        assert_eq!(cfg.proxy.refused_rows_per_minute, 7);
+        assert_eq!(cfg.proxy.refused_rows_per_ip_per_minute, 3);
+        assert!(cfg.proxy.rate_limit_header_channels.contains("a"));
+        assert_eq!(cfg.admin.trusted_proxies.len(), 2);
+        assert!(cfg.admin.secure_cookies);
+        assert_eq!(cfg.admin.max_concurrent_logins, 3);
+        let bad = "[admin]\ntrusted_proxies = [\"10.0.0.0/40\"]\n";
+        let err = format!(
+            "{:#}",
+            parse(bad, "t").unwrap().resolve(None, None).unwrap_err()
+        );
+        assert!(err.contains("trusted_proxies[0]"), "{err}");
+        let zero = "[timeouts]\nclient_body_secs = 0\n";
+        assert!(parse(zero, "t").unwrap().resolve(None, None).is_err());
     }
 }

@@ -128,7 +128,7 @@ async fn serve_main(cfg: config::Config, config_path: Option<PathBuf>) -> anyhow
             .context("admin password")?;
         gateway.set_side_handler(relaygate_admin::side_handler(
             gateway.clone(),
-            relaygate_admin::AdminConfig::default(),
+            cfg.admin.clone(),
         ));
         match setup {
             relaygate_admin::PasswordSetup::Generated(pw) => Some(pw),
@@ -139,7 +139,7 @@ async fn serve_main(cfg: config::Config, config_path: Option<PathBuf>) -> anyhow
             gateway.clone(),
             relaygate_admin::AdminConfig {
                 enabled: false,
-                ..relaygate_admin::AdminConfig::default()
+                ..cfg.admin.clone()
             },
         ));
         None

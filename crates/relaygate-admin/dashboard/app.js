@@ -86,6 +86,21 @@ async function apiText(method, path, text, contentType) {
   return data;
 }
 
+// An export carries keys, so it is a POST with the CSRF header; the answer is saved as a file.
+async function download(path, filename) {
+  const r = await fetch("/admin/api" + path, {
+    method: "POST", credentials: "same-origin", headers: { "x-relaygate-csrf": csrf() },
+  });
+  if (r.status === 401) { showLogin(); return; }
+  if (!r.ok) throw new ApiError(r.status, null);
+  const url = URL.createObjectURL(await r.blob());
+  const a = h("a", { href: url, download: filename });
+  document.body.appendChild(a);
+  a.click();
+  a.remove();
+  URL.revokeObjectURL(url);
+}
+
 // ---- layout and routing ----
 const PAGES = [
   ["overview", "navOverview", pageOverview],
@@ -380,9 +395,9 @@ async function pageChannels() {
       h("h1", {}, t("navChannels")),
       h("div", { class: "bar" },
         h("button", { id: "add-channel", onclick: () => channelEditor(null, load) }, t("addChannel")),
-        h("a", { class: "btn sec", href: "/admin/api/channels/export", download: "relaygate-channels.json" }, t("export")),
+        h("button", { class: "sec", id: "export-json", onclick: () => download("/channels/export", "relaygate-channels.json") }, t("export")),
         h("button", { class: "sec", onclick: () => importInput.click() }, t("import")), importInput,
-        h("a", { class: "btn sec", id: "export-csv", href: "/admin/api/channels/export.csv", download: "relaygate-channels.csv" }, t("exportCsv")),
+        h("button", { class: "sec", id: "export-csv", onclick: () => download("/channels/export.csv", "relaygate-channels.csv") }, t("exportCsv")),
         h("button", { class: "sec", id: "import-csv", onclick: () => importCsv.click() }, t("importCsv")), importCsv),
       channels.length === 0 ? h("p", { class: "muted" }, t("channelsEmpty")) :
       h("div", { class: "wrap" }, h("table", { id: "channels-table" },

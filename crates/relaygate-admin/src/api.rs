@@ -44,9 +44,9 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/admin/api/overview"),
     ("GET", "/admin/api/channels"),
     ("POST", "/admin/api/channels"),
-    ("GET", "/admin/api/channels/export"),
+    ("POST", "/admin/api/channels/export"),
     ("POST", "/admin/api/channels/import"),
-    ("GET", "/admin/api/channels/export.csv"),
+    ("POST", "/admin/api/channels/export.csv"),
     ("POST", "/admin/api/channels/import.csv"),
     ("GET", "/admin/api/channels/{id}"),
     ("PUT", "/admin/api/channels/{id}"),
@@ -86,9 +86,9 @@ fn handler_for(method: &str, path: &str) -> Option<MethodRouter<AppState>> {
         ("GET", "/admin/api/overview") => get(overview),
         ("GET", "/admin/api/channels") => get(list_channels),
         ("POST", "/admin/api/channels") => post(create_channel),
-        ("GET", "/admin/api/channels/export") => get(export_channels),
+        ("POST", "/admin/api/channels/export") => post(export_channels),
         ("POST", "/admin/api/channels/import") => post(import_channels),
-        ("GET", "/admin/api/channels/export.csv") => get(export_channels_csv),
+        ("POST", "/admin/api/channels/export.csv") => post(export_channels_csv),
         ("POST", "/admin/api/channels/import.csv") => post(import_channels_csv),
         ("GET", "/admin/api/channels/{id}") => get(get_channel),
         ("PUT", "/admin/api/channels/{id}") => put(update_channel),
@@ -760,9 +760,30 @@ pub fn export_item(c: &Channel) -> ChannelInput {
     }
 }
 
-async fn export_channels(State(st): State<AppState>) -> Result<axum::response::Response> {
+/// Writes the audit line of an export that carries keys: who (the client address) and how
+/// many channels and keys left.
+fn audit_export(format: &str, peer: Option<&std::net::SocketAddr>, list: &[Channel]) {
+    let keys: usize = list.iter().map(|c| c.keys.len()).sum();
+    tracing::warn!(
+        target: "relaygate::audit",
+        action = "channels.export",
+        format,
+        client = %peer.map_or_else(|| "unknown".to_owned(), |a| a.ip().to_string()),
+        channels = list.len(),
+        keys,
+        "channels exported with their keys"
+    );
+}
+
+/// `POST /admin/api/channels/export`: keys in full, so a POST (CSRF-checked for cookie
+/// sessions, never a link a third-party page can make the browser follow) with an audit line.
+async fn export_channels(
+    State(st): State<AppState>,
+    peer: Option<axum::Extension<std::net::SocketAddr>>,
+) -> Result<axum::response::Response> {
     use axum::response::IntoResponse as _;
     let list = st.gateway.store().list_channels().await?;
+    audit_export("json", peer.as_ref().map(|p| &p.0), &list);
     let doc = ChannelsDocument {
         version: 1,
         channels: list.iter().map(export_item).collect(),
@@ -824,9 +845,14 @@ async fn import_inputs(st: &AppState, items: Vec<ChannelInput>, list: &str) -> R
     Ok(axum::Json(json!({"created": created, "updated": updated})))
 }
 
-async fn export_channels_csv(State(st): State<AppState>) -> Result<axum::response::Response> {
+/// `POST /admin/api/channels/export.csv`: as [`export_channels`], in CSV.
+async fn export_channels_csv(
+    State(st): State<AppState>,
+    peer: Option<axum::Extension<std::net::SocketAddr>>,
+) -> Result<axum::response::Response> {
     use axum::response::IntoResponse as _;
     let list = st.gateway.store().list_channels().await?;
+    audit_export("csv", peer.as_ref().map(|p| &p.0), &list);
     let items: Vec<ChannelInput> = list.iter().map(export_item).collect();
     let text = crate::csv::write(&items)?;
     let mut resp = text.into_response();

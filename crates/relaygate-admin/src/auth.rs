@@ -8,14 +8,20 @@
 //!   SameSite=Strict` cookie, scripts use it as `Authorization: Bearer`.
 //! - A cookie session must send `x-relaygate-csrf` (returned at login and kept in the readable
 //!   `relaygate_csrf` cookie) on every unsafe method; bearer sessions are exempt.
-//! - Failed logins are counted per client address (the TCP peer, which the proxy server puts in
-//!   the request's extensions); after `max_failures` the address is locked out. Without an
-//!   address (an embedder that passes none) one global counter is used.
+//! - Login attempts are counted per client address before the password is checked, atomically
+//!   with the lockout check; after `max_failures` the address is locked out. The address is
+//!   the TCP peer (which the proxy server puts in the request's extensions), or the
+//!   `x-forwarded-for` client when the peer is one of `trusted_proxies`. Without an address
+//!   (an embedder that passes none) one global counter is used.
+//! - argon2 runs on the blocking pool behind `max_concurrent_logins` slots; a login finding
+//!   them all busy gets 429 at once. Login bodies are capped at 4 KiB and must arrive within
+//!   `login_timeout`.
+//! - Cookies are `Secure` when `secure_cookies` is set or a trusted proxy says `https`.
 //! - Client API tokens live in another table and are never looked up here; a presented value is
 //!   always hashed before the lookup, so a stored hash never works as a session token.
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -172,8 +178,10 @@ impl Lockout {
         })
     }
 
-    /// Counts a failure; the counter starts over once a lockout (or the window) passed.
-    pub fn fail(&self, who: &str, now: i64) {
+    /// Counts an attempt before the password is checked, atomically with the lockout check:
+    /// of any number of concurrent attempts, at most `max_failures` get past it in a window.
+    /// `Err` holds the seconds left of the lockout. A success then calls [`Lockout::clear`].
+    pub fn begin(&self, who: &str, now: i64) -> std::result::Result<(), u64> {
         let (max, dur) = (self.max_failures, self.duration_ms);
         self.with(|m| {
             if m.len() > 10_000 {
@@ -183,11 +191,15 @@ impl Lockout {
             if e.1 <= now {
                 *e = (0, now + dur);
             }
+            if e.0 >= max {
+                return Err(u64::try_from((e.1 - now + 999) / 1000).unwrap_or(1));
+            }
             e.0 += 1;
             if e.0 >= max {
                 e.1 = now + dur;
             }
-        });
+            Ok(())
+        })
     }
 
     /// Forgets the failures of `who` (after a successful login).
@@ -196,13 +208,101 @@ impl Lockout {
     }
 }
 
-/// The client address used for the lockout: the socket peer when the server put one in the
-/// request's extensions, else one global key.
-fn client_key(req_ext: &http::Extensions) -> String {
-    match req_ext.get::<SocketAddr>() {
-        Some(addr) => addr.ip().to_string(),
-        None => "global".to_owned(),
+/// An address range in CIDR notation (`10.0.0.0/8`, `::1/128`; a bare address is one host).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cidr {
+    network: IpAddr,
+    prefix: u8,
+}
+
+impl std::str::FromStr for Cidr {
+    type Err = String;
+
+    fn from_str(text: &str) -> std::result::Result<Self, String> {
+        let t = text.trim();
+        let (addr, prefix) = t.split_once('/').unwrap_or((t, ""));
+        let network: IpAddr = addr
+            .parse()
+            .map_err(|_| format!("{t:?} is not an address or CIDR range"))?;
+        let max = if network.is_ipv4() { 32 } else { 128 };
+        let prefix = if prefix.is_empty() {
+            max
+        } else {
+            prefix
+                .parse::<u8>()
+                .ok()
+                .filter(|p| *p <= max)
+                .ok_or_else(|| format!("{t:?}: the prefix must be 0..={max}"))?
+        };
+        Ok(Cidr { network, prefix })
     }
+}
+
+impl Cidr {
+    /// Whether `ip` is inside the range (IPv4-mapped IPv6 addresses count as IPv4).
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        let ip = match ip {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+            v4 => v4,
+        };
+        match (self.network, ip) {
+            (IpAddr::V4(n), IpAddr::V4(a)) => {
+                let mask = u32::MAX
+                    .checked_shl(32 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                u32::from(n) & mask == u32::from(a) & mask
+            }
+            (IpAddr::V6(n), IpAddr::V6(a)) => {
+                let mask = u128::MAX
+                    .checked_shl(128 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                u128::from(n) & mask == u128::from(a) & mask
+            }
+            _ => false,
+        }
+    }
+}
+
+/// The client a request comes from. The socket peer, unless the peer is a trusted proxy: then
+/// the right-most `x-forwarded-for` entry that is not itself a trusted proxy (entries further
+/// left are whatever the client wrote and prove nothing). The flag says whether the request
+/// came over HTTPS according to a trusted proxy's `x-forwarded-proto`.
+pub fn client_of(
+    req_ext: &http::Extensions,
+    headers: &HeaderMap,
+    trusted: &[Cidr],
+) -> (Option<IpAddr>, bool) {
+    let Some(peer) = req_ext.get::<SocketAddr>().map(SocketAddr::ip) else {
+        return (None, false);
+    };
+    let is_trusted = |ip: IpAddr| trusted.iter().any(|c| c.contains(ip));
+    if !is_trusted(peer) {
+        return (Some(peer), false);
+    }
+    let https = headers
+        .get("x-forwarded-proto")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(',').next())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("https"));
+    let forwarded: Vec<IpAddr> = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|v| v.trim().parse::<IpAddr>().ok())
+        .collect();
+    let client = forwarded
+        .iter()
+        .rev()
+        .copied()
+        .find(|ip| !is_trusted(*ip))
+        .unwrap_or(peer);
+    (Some(client), https)
+}
+
+/// The lockout key of a client address, or one global key when the embedder passes none.
+fn client_key(client: Option<IpAddr>) -> String {
+    client.map_or_else(|| "global".to_owned(), |ip| ip.to_string())
 }
 
 /// The body of `POST /admin/api/login`.
@@ -221,38 +321,67 @@ fn cookie(name: &str, value: &str, max_age: i64, http_only: bool, secure: bool) 
     )
 }
 
-fn is_https(headers: &HeaderMap) -> bool {
-    headers
-        .get("x-forwarded-proto")
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.eq_ignore_ascii_case("https"))
+/// Largest login body accepted (a password and its JSON framing).
+pub const MAX_LOGIN_BODY: usize = 4 * 1024;
+
+/// Reads the login body: at most [`MAX_LOGIN_BODY`] bytes within `timeout`.
+async fn login_body(req: Request, timeout: Duration) -> Result<LoginRequest> {
+    let body = req.into_body();
+    let bytes =
+        match tokio::time::timeout(timeout, axum::body::to_bytes(body, MAX_LOGIN_BODY)).await {
+            Err(_) => return Err(Error::Timeout),
+            Ok(Err(_)) => {
+                return Err(Error::BadRequest {
+                    field: None,
+                    message: format!("the login body is larger than {MAX_LOGIN_BODY} bytes"),
+                });
+            }
+            Ok(Ok(b)) => b,
+        };
+    serde_json::from_slice(&bytes).map_err(|e| Error::BadRequest {
+        field: Some("password".to_owned()),
+        message: format!("the body must be {{\"password\": \"...\"}}: {e}"),
+    })
 }
 
 /// `POST /admin/api/login`.
+///
+/// In this order, so that no unauthenticated caller can make the server work hard: the
+/// attempt is counted (atomically with the lockout check), a hashing slot is taken without
+/// waiting (429 when all are busy), the body is read with a size cap and a deadline, and only
+/// then argon2 runs on the blocking pool.
 pub async fn login(State(st): State<AppState>, req: Request) -> Result<Response> {
-    let who = client_key(req.extensions());
-    let secure = is_https(req.headers());
+    let (client, forwarded_https) =
+        client_of(req.extensions(), req.headers(), &st.config.trusted_proxies);
+    let who = client_key(client);
+    let secure = st.config.secure_cookies || forwarded_https;
     let now = now_ms();
-    if let Some(secs) = st.lockout.locked(&who, now) {
+    if let Err(secs) = st.lockout.begin(&who, now) {
+        tracing::warn!(client = %who, "admin login refused: locked out");
         return Err(Error::LockedOut {
             retry_after_secs: secs,
         });
     }
-    let JsonBody(body) =
-        <JsonBody<LoginRequest> as axum::extract::FromRequest<()>>::from_request(req, &()).await?;
+    let Ok(slot) = std::sync::Arc::clone(&st.login_slots).try_acquire_owned() else {
+        return Err(Error::Busy);
+    };
+    let body = login_body(req, st.config.login_timeout).await?;
     let store = st.gateway.store();
     let stored = store.get_setting(PASSWORD_SETTING.to_owned()).await?;
     let ok = match stored {
         Some(phc) => {
             let pw = body.password;
-            tokio::task::spawn_blocking(move || verify_password(&pw, &phc))
-                .await
-                .unwrap_or(false)
+            tokio::task::spawn_blocking(move || {
+                let ok = verify_password(&pw, &phc);
+                drop(slot);
+                ok
+            })
+            .await
+            .unwrap_or(false)
         }
         None => false,
     };
     if !ok {
-        st.lockout.fail(&who, now);
         tracing::warn!(client = %who, "admin login failed");
         if let Some(secs) = st.lockout.locked(&who, now) {
             return Err(Error::LockedOut {
@@ -339,11 +468,25 @@ pub async fn change_password(
     }
     let store = st.gateway.store();
     let stored = store.get_setting(PASSWORD_SETTING.to_owned()).await?;
-    if !stored.is_some_and(|h| verify_password(&body.current, &h)) {
+    let Ok(slot) = std::sync::Arc::clone(&st.login_slots).try_acquire_owned() else {
+        return Err(Error::Busy);
+    };
+    // argon2 twice: on the blocking pool, behind a login slot, never on a tokio worker.
+    let (current, new) = (body.current, body.new);
+    let hashed = tokio::task::spawn_blocking(move || {
+        let _slot = slot;
+        if !stored.is_some_and(|h| verify_password(&current, &h)) {
+            return Ok(None);
+        }
+        hash_password(&new).map(Some)
+    })
+    .await
+    .map_err(|e| Error::Hash(e.to_string()))??;
+    let Some(hashed) = hashed else {
         return Err(Error::field("current", "the current password is wrong"));
-    }
+    };
     store
-        .set_setting(PASSWORD_SETTING.to_owned(), hash_password(&body.new)?)
+        .set_setting(PASSWORD_SETTING.to_owned(), hashed)
         .await?;
     let ended = store.delete_all_sessions().await?;
     Ok(axum::Json(
@@ -424,18 +567,91 @@ mod tests {
     }
 
     #[test]
-    fn lockout_after_failures_then_expires() {
+    fn lockout_counts_attempts_before_checking_then_expires() {
         let l = Lockout::new(3, Duration::from_secs(10));
         for _ in 0..2 {
-            l.fail("a", 0);
+            assert_eq!(l.begin("a", 0), Ok(()));
         }
         assert_eq!(l.locked("a", 0), None);
-        l.fail("a", 1);
+        assert_eq!(l.begin("a", 1), Ok(()));
         assert_eq!(l.locked("a", 1), Some(10));
+        assert_eq!(
+            l.begin("a", 1),
+            Err(10),
+            "a fourth attempt never reaches argon2"
+        );
         assert_eq!(l.locked("b", 1), None);
         assert_eq!(l.locked("a", 10_001), None);
-        l.fail("a", 10_002);
+        assert_eq!(l.begin("a", 10_002), Ok(()));
         assert_eq!(l.locked("a", 10_002), None, "counter started over");
+        l.clear("a");
+        assert_eq!(l.begin("a", 10_003), Ok(()));
+    }
+
+    #[test]
+    fn concurrent_attempts_get_at_most_max_failures_through() {
+        let l = std::sync::Arc::new(Lockout::new(5, Duration::from_secs(60)));
+        let passed = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
+        let threads: Vec<_> = (0..16)
+            .map(|_| {
+                let (l, passed) = (l.clone(), passed.clone());
+                std::thread::spawn(move || {
+                    for _ in 0..50 {
+                        if l.begin("attacker", 0).is_ok() {
+                            passed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        }
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        assert_eq!(passed.load(std::sync::atomic::Ordering::Relaxed), 5);
+    }
+
+    #[test]
+    fn cidr_ranges_parse_and_match() {
+        let c: Cidr = "10.0.0.0/8".parse().unwrap();
+        assert!(c.contains("10.200.1.1".parse().unwrap()));
+        assert!(!c.contains("11.0.0.1".parse().unwrap()));
+        assert!(
+            c.contains("::ffff:10.0.0.1".parse().unwrap()),
+            "mapped IPv4"
+        );
+        let one: Cidr = "127.0.0.1".parse().unwrap();
+        assert!(one.contains("127.0.0.1".parse().unwrap()));
+        assert!(!one.contains("127.0.0.2".parse().unwrap()));
+        let all: Cidr = "0.0.0.0/0".parse().unwrap();
+        assert!(all.contains("8.8.8.8".parse().unwrap()));
+        let v6: Cidr = "fd00::/8".parse().unwrap();
+        assert!(v6.contains("fd12::1".parse().unwrap()));
+        assert!(!v6.contains("10.0.0.1".parse().unwrap()));
+        for bad in ["10.0.0.0/33", "nope", "::/129", "1.2.3.4/x", ""] {
+            assert!(bad.parse::<Cidr>().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn forwarded_headers_count_only_from_trusted_proxies() {
+        let mut ext = http::Extensions::new();
+        ext.insert("10.0.0.5:4000".parse::<SocketAddr>().unwrap());
+        let mut h = HeaderMap::new();
+        h.insert(
+            "x-forwarded-for",
+            HeaderValue::from_static("1.1.1.1, 203.0.113.9"),
+        );
+        h.insert("x-forwarded-proto", HeaderValue::from_static("https"));
+        let ip = |s: &str| Some(s.parse::<IpAddr>().unwrap());
+        // Untrusted peer: its claims are ignored, whoever it says it forwards.
+        assert_eq!(client_of(&ext, &h, &[]), (ip("10.0.0.5"), false));
+        // Trusted proxy: the right-most untrusted entry (the spoofable left one is ignored).
+        let trusted = ["10.0.0.0/8".parse().unwrap()];
+        assert_eq!(client_of(&ext, &h, &trusted), (ip("203.0.113.9"), true));
+        assert_eq!(
+            client_of(&http::Extensions::new(), &h, &trusted),
+            (None, false)
+        );
     }
 
     #[test]

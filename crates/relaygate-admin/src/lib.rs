@@ -49,6 +49,12 @@ pub enum Error {
     /// Wrong password.
     #[error("wrong password")]
     WrongPassword,
+    /// Every password-hashing slot is busy.
+    #[error("too many logins at once; try again in a second")]
+    Busy,
+    /// The request body did not arrive in time.
+    #[error("the request body did not arrive in time")]
+    Timeout,
     /// Too many failed logins.
     #[error("too many failed logins; try again in {retry_after_secs} s")]
     LockedOut {
@@ -92,7 +98,8 @@ impl Error {
             Error::BadRequest { .. } => StatusCode::BAD_REQUEST,
             Error::Unauthorized | Error::WrongPassword => StatusCode::UNAUTHORIZED,
             Error::Csrf => StatusCode::FORBIDDEN,
-            Error::LockedOut { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Error::LockedOut { .. } | Error::Busy => StatusCode::TOO_MANY_REQUESTS,
+            Error::Timeout => StatusCode::REQUEST_TIMEOUT,
             Error::NotFound(_) => StatusCode::NOT_FOUND,
             Error::Conflict(_) => StatusCode::CONFLICT,
             Error::Upstream(_) => StatusCode::BAD_GATEWAY,
@@ -115,8 +122,13 @@ impl IntoResponse for Error {
             err["field"] = serde_json::Value::String(f.clone());
         }
         let mut resp = (status, axum::Json(serde_json::json!({ "error": err }))).into_response();
-        if let Error::LockedOut { retry_after_secs } = self
-            && let Ok(v) = http::HeaderValue::from_str(&retry_after_secs.to_string())
+        let retry_after = match self {
+            Error::LockedOut { retry_after_secs } => Some(retry_after_secs),
+            Error::Busy => Some(1),
+            _ => None,
+        };
+        if let Some(secs) = retry_after
+            && let Ok(v) = http::HeaderValue::from_str(&secs.to_string())
         {
             resp.headers_mut().insert(http::header::RETRY_AFTER, v);
         }
@@ -138,6 +150,14 @@ pub struct AdminConfig {
     pub max_failures: u32,
     /// How long a lockout lasts.
     pub lockout: std::time::Duration,
+    /// Password checks (argon2, ~19 MiB each) running at once; more logins get 429.
+    pub max_concurrent_logins: usize,
+    /// How long a login body may take to arrive.
+    pub login_timeout: std::time::Duration,
+    /// Proxies whose `x-forwarded-for` and `x-forwarded-proto` are believed.
+    pub trusted_proxies: Vec<auth::Cidr>,
+    /// Mark session cookies `Secure` (set it when users reach relaygate over HTTPS).
+    pub secure_cookies: bool,
 }
 
 impl Default for AdminConfig {
@@ -147,6 +167,10 @@ impl Default for AdminConfig {
             session_ttl: std::time::Duration::from_secs(24 * 3600),
             max_failures: 5,
             lockout: std::time::Duration::from_secs(15 * 60),
+            max_concurrent_logins: 2,
+            login_timeout: std::time::Duration::from_secs(5),
+            trusted_proxies: Vec::new(),
+            secure_cookies: false,
         }
     }
 }
@@ -160,6 +184,8 @@ pub struct AppState {
     pub config: Arc<AdminConfig>,
     /// Failed-login counters.
     pub lockout: Arc<auth::Lockout>,
+    /// Slots for password checks.
+    pub login_slots: Arc<tokio::sync::Semaphore>,
 }
 
 /// Unix milliseconds now.
@@ -174,6 +200,9 @@ pub fn router(gateway: Gateway, config: AdminConfig) -> Router {
     let state = AppState {
         gateway,
         lockout: Arc::new(auth::Lockout::new(config.max_failures, config.lockout)),
+        login_slots: Arc::new(tokio::sync::Semaphore::new(
+            config.max_concurrent_logins.max(1),
+        )),
         config: Arc::new(config),
     };
     let mut app = Router::new()

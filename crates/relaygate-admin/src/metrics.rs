@@ -208,9 +208,16 @@ pub fn render(st: &AppState) -> String {
     );
     let mut inflight: std::collections::BTreeMap<(String, String), u64> =
         std::collections::BTreeMap::new();
+    let table = st.gateway.table();
     for a in st.gateway.active_requests() {
+        // Label values stay bounded: a model the routing table does not serve is `other`.
+        let model = if table.serves(&a.model) {
+            a.model
+        } else {
+            relaygate_proxy::OTHER_MODEL.to_owned()
+        };
         *inflight
-            .entry((a.channel.unwrap_or_else(|| "none".to_owned()), a.model))
+            .entry((a.channel.unwrap_or_else(|| "none".to_owned()), model))
             .or_default() += 1;
     }
     for ((c, m), n) in inflight {
@@ -238,6 +245,29 @@ pub fn render(st: &AppState) -> String {
             "relaygate_cooldowns{{channel_id=\"{id}\",scope=\"{scope}\"}} {n}"
         );
     }
+    head(
+        &mut out,
+        "relaygate_refused_requests_total",
+        "counter",
+        "Requests refused before authentication, by reason.",
+    );
+    for (reason, n) in st.gateway.observer().refused_by_reason() {
+        let _ = writeln!(
+            out,
+            "relaygate_refused_requests_total{{reason=\"{reason}\"}} {n}"
+        );
+    }
+    head(
+        &mut out,
+        "relaygate_refused_log_rows_dropped_total",
+        "counter",
+        "Log rows of refused requests not written because the per-minute caps were reached.",
+    );
+    let _ = writeln!(
+        out,
+        "relaygate_refused_log_rows_dropped_total {}",
+        st.gateway.observer().refused_rows_dropped()
+    );
     out
 }
 

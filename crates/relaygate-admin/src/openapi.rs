@@ -109,9 +109,9 @@ fn operations() -> Vec<Op> {
             vec![],
         ),
         (
-            "GET",
+            "POST",
             "/admin/api/channels/export",
-            "Export every channel, keys in full",
+            "Export every channel, keys in full (POST with CSRF; written to the audit log)",
             None,
             vec![],
         ),
@@ -123,9 +123,9 @@ fn operations() -> Vec<Op> {
             vec![],
         ),
         (
-            "GET",
+            "POST",
             "/admin/api/channels/export.csv",
-            "Export every channel as CSV, keys in full (one row per channel; lists one item per line in a cell)",
+            "Export every channel as CSV, keys in full (POST with CSRF; written to the audit log) (one row per channel; lists one item per line in a cell)",
             None,
             vec![],
         ),

@@ -57,6 +57,10 @@ enum Auth {
 
 impl Env {
     async fn start() -> Env {
+        Self::start_with(AdminConfig::default()).await
+    }
+
+    async fn start_with(admin: AdminConfig) -> Env {
         static N: AtomicU32 = AtomicU32::new(0);
         let dir = std::env::temp_dir().join(format!(
             "relaygate-admin-it-{}-{}",
@@ -84,10 +88,7 @@ impl Env {
         let gateway = Gateway::new(ProxyConfig::default(), Arc::clone(&store))
             .await
             .unwrap();
-        gateway.set_side_handler(relaygate_admin::side_handler(
-            gateway.clone(),
-            AdminConfig::default(),
-        ));
+        gateway.set_side_handler(relaygate_admin::side_handler(gateway.clone(), admin));
         let server = Server::start("127.0.0.1:0".parse().unwrap(), gateway)
             .await
             .unwrap();
@@ -354,6 +355,8 @@ async fn login_failures_lock_out_and_logout_ends_the_session() {
         )
         .await;
     assert_eq!(r.json()["error"]["field"], "password");
+    // Malformed bodies counted as attempts too; a success starts the count over.
+    env.login().await;
     // Five wrong passwords lock out, even the right one.
     for i in 0..5 {
         let r = env
@@ -651,7 +654,7 @@ async fn channels_tokens_logs_and_stats_work_without_a_restart() {
 
     // Export, delete, import: every field round-trips.
     let export = env
-        .call(Method::GET, "/admin/api/channels/export", &a, None)
+        .call(Method::POST, "/admin/api/channels/export", &a, None)
         .await
         .json();
     let r = env
@@ -673,7 +676,7 @@ async fn channels_tokens_logs_and_stats_work_without_a_restart() {
         .await;
     assert_eq!(r.json()["created"], 1, "{}", r.text());
     let again = env
-        .call(Method::GET, "/admin/api/channels/export", &a, None)
+        .call(Method::POST, "/admin/api/channels/export", &a, None)
         .await
         .json();
     assert_eq!(export, again);
@@ -970,7 +973,7 @@ async fn channel_test_upstream_models_url_switches_and_csv() {
 
     // CSV: export, import into a fresh gateway, export again: identical (JSON export too).
     let r = env
-        .call(Method::GET, "/admin/api/channels/export.csv", &a, None)
+        .call(Method::POST, "/admin/api/channels/export.csv", &a, None)
         .await;
     assert_eq!(r.status, StatusCode::OK);
     assert!(
@@ -982,7 +985,7 @@ async fn channel_test_upstream_models_url_switches_and_csv() {
     let csv = r.text();
     assert!(csv.contains("sk-mock-bad-000002") && csv.contains("alias=>claude-test"));
     let json_export = env
-        .call(Method::GET, "/admin/api/channels/export", &a, None)
+        .call(Method::POST, "/admin/api/channels/export", &a, None)
         .await
         .json();
     let other = Env::start().await;
@@ -994,12 +997,12 @@ async fn channel_test_upstream_models_url_switches_and_csv() {
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
     assert_eq!(r.json(), json!({"created": 2, "updated": 0}));
     let again = other
-        .call(Method::GET, "/admin/api/channels/export.csv", &b, None)
+        .call(Method::POST, "/admin/api/channels/export.csv", &b, None)
         .await
         .text();
     assert_eq!(again, csv);
     let json_again = other
-        .call(Method::GET, "/admin/api/channels/export", &b, None)
+        .call(Method::POST, "/admin/api/channels/export", &b, None)
         .await
         .json();
     assert_eq!(json_again, json_export);
@@ -1063,5 +1066,252 @@ async fn requests_in_flight_are_pushed_live() {
     let v: Value = serde_json::from_str(data).unwrap();
     assert!(v["active"].is_array());
     drop(body);
+    env.stop().await;
+}
+
+/// A login as a hostile client would send it: any headers, any body.
+async fn login_raw(env: &Env, headers: &[(&str, &str)], body: String) -> Reply {
+    let mut b = Request::builder()
+        .method(Method::POST)
+        .uri(format!("{}/admin/api/login", env.base))
+        .header("content-type", "application/json");
+    for (k, v) in headers {
+        b = b.header(*k, *v);
+    }
+    let resp = env
+        .client
+        .request(b.body(Full::new(Bytes::from(body))).unwrap())
+        .await
+        .unwrap();
+    let (parts, body) = resp.into_parts();
+    Reply {
+        status: parts.status,
+        headers: parts.headers,
+        body: body.collect().await.unwrap().to_bytes(),
+    }
+}
+
+fn cookies_of(r: &Reply) -> Vec<String> {
+    r.headers
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn login_cannot_be_turned_into_a_weapon() {
+    let env = Env::start_with(AdminConfig {
+        max_failures: 1000,
+        max_concurrent_logins: 1,
+        login_timeout: std::time::Duration::from_millis(300),
+        ..AdminConfig::default()
+    })
+    .await;
+    let good = json!({"password": PASSWORD}).to_string();
+    // A flood of concurrent wrong logins: one argon2 at a time, the rest 429 at once.
+    let mut tasks = Vec::new();
+    for i in 0..16 {
+        let (client, base) = (env.client.clone(), env.base.clone());
+        tasks.push(tokio::spawn(async move {
+            let req = Request::builder()
+                .method(Method::POST)
+                .uri(format!("{base}/admin/api/login"))
+                .header("content-type", "application/json")
+                .body(Full::new(Bytes::from(format!(
+                    r#"{{"password":"wrong-{i}"}}"#
+                ))))
+                .unwrap();
+            let resp = client.request(req).await.unwrap();
+            (resp.status(), resp.headers().get("retry-after").cloned())
+        }));
+    }
+    let mut busy = 0;
+    for t in tasks {
+        let (status, retry) = t.await.unwrap();
+        match status {
+            StatusCode::UNAUTHORIZED => {}
+            StatusCode::TOO_MANY_REQUESTS => {
+                busy += 1;
+                assert_eq!(retry.unwrap(), "1");
+            }
+            other => panic!("unexpected {other}"),
+        }
+    }
+    assert!(busy > 0, "no login was turned away while argon2 was busy");
+    // Bodies over 4 KiB are refused before any hashing.
+    let big = json!({"password": "x".repeat(5000)}).to_string();
+    let r = login_raw(&env, &[], big).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text());
+    // A body that never arrives: 408 after the login timeout.
+    let addr = env.base.trim_start_matches("http://").to_owned();
+    let mut sock = tokio::net::TcpStream::connect(addr).await.unwrap();
+    tokio::io::AsyncWriteExt::write_all(
+        &mut sock,
+        b"POST /admin/api/login HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n{\"pass",
+    )
+    .await
+    .unwrap();
+    let mut answer = vec![0u8; 1024];
+    let n = tokio::time::timeout(
+        std::time::Duration::from_secs(3),
+        tokio::io::AsyncReadExt::read(&mut sock, &mut answer),
+    )
+    .await
+    .expect("a stalled login body was kept open")
+    .unwrap();
+    let answer = String::from_utf8_lossy(&answer[..n]);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    // No Secure cookie on plain HTTP, and an untrusted peer cannot claim HTTPS.
+    let r = login_raw(&env, &[("x-forwarded-proto", "https")], good.clone()).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert!(cookies_of(&r).iter().all(|c| !c.contains("Secure")));
+    env.stop().await;
+
+    let env = Env::start_with(AdminConfig {
+        secure_cookies: true,
+        ..AdminConfig::default()
+    })
+    .await;
+    let r = login_raw(&env, &[], good.clone()).await;
+    assert!(
+        cookies_of(&r).iter().all(|c| c.contains("; Secure")),
+        "{:?}",
+        cookies_of(&r)
+    );
+    env.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forwarded_for_names_the_client_only_behind_a_trusted_proxy() {
+    let good = json!({"password": PASSWORD}).to_string();
+    let bad = json!({"password": "wrong-password"}).to_string();
+    // Untrusted: x-forwarded-for is ignored, so rotating it does not escape the lockout.
+    let env = Env::start_with(AdminConfig {
+        max_failures: 2,
+        ..AdminConfig::default()
+    })
+    .await;
+    for ip in ["1.1.1.1", "2.2.2.2"] {
+        let r = login_raw(&env, &[("x-forwarded-for", ip)], bad.clone()).await;
+        assert_ne!(r.status, StatusCode::OK);
+    }
+    let r = login_raw(&env, &[("x-forwarded-for", "3.3.3.3")], good.clone()).await;
+    assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS, "{}", r.text());
+    env.stop().await;
+    // Trusted: each forwarded client has its own count, and the proxy's https counts.
+    let env = Env::start_with(AdminConfig {
+        max_failures: 2,
+        trusted_proxies: vec!["127.0.0.0/8".parse().unwrap()],
+        ..AdminConfig::default()
+    })
+    .await;
+    for _ in 0..2 {
+        let r = login_raw(&env, &[("x-forwarded-for", "1.1.1.1")], bad.clone()).await;
+        assert_ne!(r.status, StatusCode::OK);
+    }
+    let r = login_raw(&env, &[("x-forwarded-for", "1.1.1.1")], good.clone()).await;
+    assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS);
+    let r = login_raw(
+        &env,
+        &[
+            ("x-forwarded-for", "9.9.9.9, 2.2.2.2"),
+            ("x-forwarded-proto", "https"),
+        ],
+        good.clone(),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert!(cookies_of(&r).iter().all(|c| c.contains("; Secure")));
+    env.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exporting_keys_takes_a_post_with_csrf() {
+    let env = Env::start().await;
+    let (token, csrf) = env.login().await;
+    let bearer = Auth::Bearer(token.clone());
+    let channel = json!({
+        "name": "c1", "protocol": "anthropic", "base_urls": [env.mock_url],
+        "keys": ["sk-export-secret-0001"], "models": ["claude-test"]
+    });
+    let r = env
+        .call(Method::POST, "/admin/api/channels", &bearer, Some(channel))
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    for path in [
+        "/admin/api/channels/export",
+        "/admin/api/channels/export.csv",
+    ] {
+        // A link (GET) can be followed by any page the admin visits: it must not export.
+        let r = env.call(Method::GET, path, &bearer, None).await;
+        assert_ne!(r.status, StatusCode::OK, "{path}");
+        assert!(!r.text().contains("sk-export-secret-0001"));
+        // A cookie session without the CSRF header: refused.
+        let r = env
+            .call(Method::POST, path, &Auth::Cookie(token.clone(), None), None)
+            .await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN, "{path}");
+        let r = env
+            .call(
+                Method::POST,
+                path,
+                &Auth::Cookie(token.clone(), Some(csrf.clone())),
+                None,
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{path}");
+        assert!(r.text().contains("sk-export-secret-0001"));
+    }
+    // Everywhere else a key shows at most its last 4 characters.
+    let list = env
+        .call(Method::GET, "/admin/api/channels", &bearer, None)
+        .await
+        .text();
+    assert!(!list.contains("sk-export-secret"), "{list}");
+    assert!(list.contains("…0001"), "{list}");
+    env.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unauthenticated_flood_leaves_metrics_flat() {
+    let env = Env::start().await;
+    let lines = |text: &str| text.lines().filter(|l| !l.starts_with('#')).count();
+    let before = env
+        .call(Method::GET, "/metrics", &Auth::None, None)
+        .await
+        .text();
+    for i in 0..2000 {
+        let token = if i % 2 == 0 { "wrong-token-0001" } else { "" };
+        let body = json!({"model": format!("invented-{i}"), "max_tokens": 1,
+            "messages": [{"role": "user", "content": "x"}]})
+        .to_string();
+        let mut b = Request::builder()
+            .method(Method::POST)
+            .uri(format!("{}/v1/messages", env.base))
+            .header("content-type", "application/json");
+        if !token.is_empty() {
+            b = b.header("x-api-key", token);
+        }
+        let resp = env
+            .client
+            .request(b.body(Full::new(Bytes::from(body))).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+        let _ = resp.into_body().collect().await.unwrap();
+    }
+    let after = env
+        .call(Method::GET, "/metrics", &Auth::None, None)
+        .await
+        .text();
+    assert_eq!(lines(&after), lines(&before), "{after}");
+    assert!(!after.contains("invented-"));
+    let refused: u64 = after
+        .lines()
+        .filter(|l| l.starts_with("relaygate_refused_requests_total{"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+        .sum();
+    assert_eq!(refused, 2000);
     env.stop().await;
 }

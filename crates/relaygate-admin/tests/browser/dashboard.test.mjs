@@ -133,7 +133,14 @@ try {
   await page.waitForSelector('tr[data-name="mock-anthropic"] [data-url-index="0"]:not(.muted)');
 
   // CSV export, then the same file imported back updates the channel in place.
-  const csv = await page.evaluate(async () => (await fetch("/admin/api/channels/export.csv")).text());
+  const csv = await page.evaluate(async () => {
+    const c = document.cookie.match(/(?:^|; )relaygate_csrf=([0-9a-f]+)/)[1];
+    const get = await fetch("/admin/api/channels/export.csv");
+    if (get.ok) throw new Error("GET export.csv must not return keys");
+    const noCsrf = await fetch("/admin/api/channels/export.csv", { method: "POST" });
+    if (noCsrf.status !== 403) throw new Error("export without CSRF: " + noCsrf.status);
+    return (await fetch("/admin/api/channels/export.csv", { method: "POST", headers: { "x-relaygate-csrf": c } })).text();
+  });
   if (!csv.startsWith("name,protocol,") || !csv.includes("sk-mock-browser-0002")) throw new Error("CSV export: " + csv);
   await page.setInputFiles("#import-csv-file", { name: "channels.csv", mimeType: "text/csv", buffer: Buffer.from(csv) });
   await page.waitForFunction(() => document.querySelector("#toast")?.textContent.includes("0 created, 1 updated"));

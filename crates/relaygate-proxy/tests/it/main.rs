@@ -4,6 +4,7 @@
 mod errors;
 mod failover;
 mod fixtures;
+mod hardening;
 mod passthrough;
 mod probe;
 mod routing;
