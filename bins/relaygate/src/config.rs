@@ -25,7 +25,7 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 #[serde(deny_unknown_fields)]
 pub struct FileConfig {
     pub listen: Option<String>,
-    pub storage: Option<String>,
+    pub storage: Option<StorageFile>,
     pub max_body_bytes: Option<usize>,
     pub max_keys_per_channel: Option<usize>,
     pub shutdown_grace_secs: Option<u64>,
@@ -46,6 +46,49 @@ pub struct FileConfig {
     pub tokens: Vec<TokenFile>,
     #[serde(default)]
     pub admin: AdminFile,
+}
+
+/// `storage = "URL"`, or a `[storage]` table with the URL and the request path's store policy.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum StorageFile {
+    Url(String),
+    Table(StorageTable),
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct StorageTable {
+    pub url: Option<String>,
+    pub request_deadline_ms: Option<u64>,
+    pub when_unavailable: Option<String>,
+}
+
+/// What limits do while the database can't answer in time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WhenUnavailable {
+    /// Requests whose limits can't be checked are refused (503) or skip the channel.
+    Refuse,
+    /// Concurrency and rate limits fall back to counters of this instance alone.
+    Local,
+}
+
+/// The request path's store policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StoragePolicy {
+    /// Deadline of each request-path store call.
+    pub request_deadline: Duration,
+    /// Limits while the store is away.
+    pub when_unavailable: WhenUnavailable,
+}
+
+impl Default for StoragePolicy {
+    fn default() -> Self {
+        StoragePolicy {
+            request_deadline: Duration::from_millis(250),
+            when_unavailable: WhenUnavailable::Refuse,
+        }
+    }
 }
 
 /// `[admin]`: the admin API and dashboard.
@@ -213,6 +256,8 @@ fn utc_offset_minutes(text: &str) -> Option<i32> {
 pub struct Config {
     pub listen: SocketAddr,
     pub storage: String,
+    /// Deadline and fallback of request-path store calls.
+    pub storage_policy: StoragePolicy,
     pub proxy: ProxyConfig,
     pub channels: Vec<ChannelSpec>,
     pub tokens: Vec<TokenSpec>,
@@ -265,6 +310,28 @@ impl FileConfig {
         let listen: SocketAddr = listen_text.parse().with_context(|| {
             format!("listen: {listen_text:?} is not an address like 127.0.0.1:8080")
         })?;
+        let (storage_url, storage_policy) = match self.storage {
+            None => (None, StoragePolicy::default()),
+            Some(StorageFile::Url(u)) => (Some(u), StoragePolicy::default()),
+            Some(StorageFile::Table(t)) => {
+                let d = StoragePolicy::default();
+                let policy = StoragePolicy {
+                    request_deadline: match t.request_deadline_ms {
+                        None => d.request_deadline,
+                        Some(0) => bail!("storage.request_deadline_ms must be greater than 0"),
+                        Some(ms) => Duration::from_millis(ms),
+                    },
+                    when_unavailable: match t.when_unavailable.as_deref() {
+                        None | Some("refuse") => WhenUnavailable::Refuse,
+                        Some("local") => WhenUnavailable::Local,
+                        Some(other) => bail!(
+                            "storage.when_unavailable: {other:?} is not \"refuse\" or \"local\""
+                        ),
+                    },
+                };
+                (t.url, policy)
+            }
+        };
         let defaults = ProxyConfig::default();
         let t = Timeouts::default();
         let c = CooldownConfig::default();
@@ -318,6 +385,7 @@ impl FileConfig {
             refused_rows_per_ip_per_minute: self
                 .refused_log_rows_per_ip_per_minute
                 .unwrap_or(defaults.refused_rows_per_ip_per_minute),
+            when_store_unavailable: relaygate_proxy::WhenUnavailable::Refuse,
             cooldown: CooldownConfig {
                 auth: secs(self.cooldown.auth_secs, c.auth),
                 rate_limit: secs(self.cooldown.rate_limit_secs, c.rate_limit),
@@ -481,11 +549,16 @@ impl FileConfig {
         }
         let mut proxy = proxy;
         proxy.budgets = budgets;
+        proxy.when_store_unavailable = match storage_policy.when_unavailable {
+            WhenUnavailable::Refuse => relaygate_proxy::WhenUnavailable::Refuse,
+            WhenUnavailable::Local => relaygate_proxy::WhenUnavailable::Local,
+        };
         Ok(Config {
             listen,
             storage: storage
-                .or(self.storage)
+                .or(storage_url)
                 .unwrap_or_else(|| DEFAULT_STORAGE.to_owned()),
+            storage_policy,
             proxy,
             channels,
             tokens,

@@ -214,3 +214,282 @@ async fn an_unauthenticated_flood_of_100k_leaves_rss_and_metrics_flat() {
     // At most the per-IP cap per minute (the test may straddle a minute boundary or two).
     assert!(rows.len() <= 3 * 60, "{} refused rows written", rows.len());
 }
+
+/// A private MariaDB server of this test, on its own port and data directory, so it can be
+/// stopped and started without touching the machine's shared one.
+struct PrivateMariaDb {
+    dir: std::path::PathBuf,
+    port: u16,
+    child: Option<std::process::Child>,
+}
+
+impl PrivateMariaDb {
+    /// `None` (with a message) when MariaDB's server binaries are not installed.
+    fn create(dir: &Path) -> Option<PrivateMariaDb> {
+        let installed = std::process::Command::new("mariadb-install-db")
+            .args([
+                "--no-defaults",
+                &format!("--datadir={}", dir.join("data").display()),
+                "--user=root",
+                "--auth-root-authentication-method=normal",
+                "--skip-test-db",
+            ])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if !installed || !Path::new("/usr/sbin/mariadbd").exists() {
+            return None;
+        }
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut db = PrivateMariaDb {
+            dir: dir.to_owned(),
+            port,
+            child: None,
+        };
+        db.start();
+        Some(db)
+    }
+
+    fn start(&mut self) {
+        let child = std::process::Command::new("/usr/sbin/mariadbd")
+            .args([
+                "--no-defaults".to_owned(),
+                format!("--datadir={}", self.dir.join("data").display()),
+                format!("--port={}", self.port),
+                "--bind-address=127.0.0.1".to_owned(),
+                format!("--socket={}", self.dir.join("sock").display()),
+                format!("--pid-file={}", self.dir.join("pid").display()),
+                format!("--log-error={}", self.dir.join("err.log").display()),
+                "--user=root".to_owned(),
+                "--skip-grant-tables".to_owned(),
+            ])
+            .spawn()
+            .unwrap();
+        self.child = Some(child);
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while !self.sql("SELECT 1") {
+            assert!(std::time::Instant::now() < deadline, "private mariadbd did not start");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Freezes the server (SIGSTOP): connections still open at the TCP level but nothing
+    /// answers, the hardest kind of outage for a client (no error, only silence).
+    fn freeze(&self) {
+        self.signal("-STOP");
+    }
+
+    /// Lets a frozen server go on (SIGCONT).
+    fn thaw(&self) {
+        self.signal("-CONT");
+    }
+
+    fn signal(&self, sig: &str) {
+        if let Some(c) = &self.child {
+            let _ = std::process::Command::new("kill")
+                .arg(sig)
+                .arg(c.id().to_string())
+                .status();
+        }
+    }
+
+    fn stop(&mut self) {
+        self.thaw();
+        if let Some(mut c) = self.child.take() {
+            let _ = std::process::Command::new("kill")
+                .arg("-KILL")
+                .arg(c.id().to_string())
+                .status();
+            let _ = c.wait();
+        }
+    }
+
+    fn sql(&self, sql: &str) -> bool {
+        self.query(sql).is_some()
+    }
+
+    fn query(&self, sql: &str) -> Option<String> {
+        let out = std::process::Command::new("mysql")
+            .args([
+                "--protocol=tcp",
+                "-h127.0.0.1",
+                &format!("-P{}", self.port),
+                "-uroot",
+                "-N",
+                "-B",
+                "-e",
+                sql,
+            ])
+            .stderr(std::process::Stdio::null())
+            .output()
+            .ok()?;
+        out.status
+            .success()
+            .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+}
+
+impl Drop for PrivateMariaDb {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// One request over a fresh connection: (status, gateway request id, latency).
+fn timed_post(url: &str) -> (u16, Option<String>, Duration) {
+    let started = std::time::Instant::now();
+    let addr = url.trim_start_matches("http://");
+    let body = r#"{"model":"gpt-x","messages":[{"role":"user","content":"hi"}]}"#;
+    let result = (|| {
+        let mut s = TcpStream::connect(addr).ok()?;
+        s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
+        let req = format!(
+            "POST /v1/chat/completions HTTP/1.1\r\nhost: {addr}\r\ncontent-type: application/json\r\nauthorization: Bearer {TOKEN}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        s.write_all(req.as_bytes()).ok()?;
+        let mut out = String::new();
+        s.read_to_string(&mut out).ok()?;
+        Some(out)
+    })();
+    let latency = started.elapsed();
+    let Some(out) = result else {
+        return (0, None, latency);
+    };
+    let status = out
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let id = out
+        .lines()
+        .find_map(|l| l.strip_prefix("x-relaygate-request-id: "))
+        .map(|id| id.trim().to_owned());
+    (status, id, latency)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn mariadb_stopped_for_30s_under_load_loses_and_duplicates_no_row() {
+    let dir = temp_dir("outage");
+    let Some(mut db) = PrivateMariaDb::create(&dir) else {
+        if std::env::var("RELAYGATE_REQUIRE_MYSQL").as_deref() == Ok("1") {
+            panic!("RELAYGATE_REQUIRE_MYSQL=1 but mariadb-install-db / mariadbd are missing");
+        }
+        eprintln!(
+            "SKIP mariadb_stopped_for_30s_under_load_loses_and_duplicates_no_row: needs mariadb-install-db and /usr/sbin/mariadbd"
+        );
+        return;
+    };
+    assert!(db.sql("CREATE DATABASE relaygate"));
+    let mock = MockUpstream::start().await.unwrap();
+    let storage = format!(
+        "[storage]\nurl = \"mysql://root@127.0.0.1:{}/relaygate?spool={}\"\nrequest_deadline_ms = 250\nwhen_unavailable = \"local\"\n",
+        db.port,
+        dir.join("spool").display()
+    );
+    // The table form of `storage` replaces the top-level key.
+    let cfg = config(&dir, "unused", &mock.url(), "");
+    let text = std::fs::read_to_string(&cfg)
+        .unwrap()
+        .replace("storage = \"unused\"\n", "")
+        + &storage;
+    std::fs::write(&cfg, text).unwrap();
+    let (mut child, url, _) = common::start(&["serve", "--config", cfg.to_str().unwrap()], &[]);
+
+    // Phases: 0 before the outage, 1 during, 2 after.
+    let phase = std::sync::Arc::new(std::sync::atomic::AtomicU8::new(0));
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut clients = Vec::new();
+    for _ in 0..4 {
+        let (u, phase, stop) = (url.clone(), phase.clone(), stop.clone());
+        clients.push(std::thread::spawn(move || {
+            let mut seen = Vec::new();
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let p = phase.load(std::sync::atomic::Ordering::Relaxed);
+                let (status, id, latency) = timed_post(&u);
+                seen.push((p, status, id, latency));
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            seen
+        }));
+    }
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    // 15 s frozen (silence), then 15 s down (connections refused), then back.
+    db.freeze();
+    phase.store(1, std::sync::atomic::Ordering::Relaxed);
+    tokio::time::sleep(Duration::from_secs(15)).await;
+    db.stop();
+    tokio::time::sleep(Duration::from_secs(15)).await;
+    phase.store(2, std::sync::atomic::Ordering::Relaxed);
+    db.start();
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let mut seen = Vec::new();
+    for c in clients {
+        seen.extend(c.join().unwrap());
+    }
+    let answered: Vec<&String> = seen
+        .iter()
+        .filter(|s| s.1 == 200)
+        .filter_map(|s| s.2.as_ref())
+        .collect();
+    // Every answer's row reaches the database once it is back (the spool is replayed).
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let n: usize = db
+            .query("SELECT COUNT(DISTINCT request_id) FROM relaygate.request_logs")
+            .and_then(|t| t.trim().parse().ok())
+            .unwrap_or(0);
+        if n >= answered.len() || std::time::Instant::now() > deadline {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    sigterm(&mut child);
+    let ids = db
+        .query("SELECT request_id FROM relaygate.request_logs")
+        .unwrap();
+    let mut counts: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+    for id in ids.lines() {
+        *counts.entry(id.trim()).or_default() += 1;
+    }
+    let lost: Vec<&&String> = answered
+        .iter()
+        .filter(|id| !counts.contains_key(id.as_str()))
+        .collect();
+    assert!(
+        lost.is_empty(),
+        "{} of {} answered requests have no row",
+        lost.len(),
+        answered.len()
+    );
+    let duplicated: Vec<(&&str, &usize)> = counts.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(duplicated.is_empty(), "duplicated rows: {duplicated:?}");
+    let mut outage: Vec<Duration> = seen.iter().filter(|s| s.0 == 1).map(|s| s.3).collect();
+    outage.sort();
+    assert!(outage.len() >= 40, "too little load during the outage");
+    let p99 = outage[(outage.len() * 99 / 100).min(outage.len() - 1)];
+    let statuses: std::collections::BTreeMap<(u8, u16), usize> =
+        seen.iter().fold(Default::default(), |mut m, s| {
+            *m.entry((s.0, s.1)).or_default() += 1;
+            m
+        });
+    eprintln!(
+        "outage: {} requests, p50 {:?}, p99 {p99:?}, max {:?}; by (phase, status): {statuses:?}",
+        outage.len(),
+        outage[outage.len() / 2],
+        outage[outage.len() - 1]
+    );
+    assert!(p99 < Duration::from_secs(1), "p99 during the outage: {p99:?}");
+    let served = seen.iter().filter(|s| s.0 == 1 && s.1 == 200).count();
+    assert!(
+        served * 10 >= outage.len() * 9,
+        "limits counted locally keep serving: {served} of {} answered 200",
+        outage.len()
+    );
+}

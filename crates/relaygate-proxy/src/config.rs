@@ -143,6 +143,8 @@ pub struct ProxyConfig {
     pub refused_rows_per_minute: u32,
     /// Log rows written per minute for refused requests from one client IP.
     pub refused_rows_per_ip_per_minute: u32,
+    /// What concurrency and rate limits do while the shared store can't answer in time.
+    pub when_store_unavailable: crate::WhenUnavailable,
 }
 
 /// A channel's money settings.
@@ -198,6 +200,7 @@ impl Default for ProxyConfig {
             client: ClientLimits::default(),
             max_connections: 10_000,
             rate_limit_header_channels: std::collections::HashSet::new(),
+            when_store_unavailable: crate::WhenUnavailable::Refuse,
             refused_rows_per_minute: 600,
             refused_rows_per_ip_per_minute: 60,
         }

@@ -115,10 +115,13 @@ pub(crate) struct Health {
     pub key_cursor: HashMap<i64, usize>,
 }
 
-/// Something counted in flight, released on drop: a lease in the shared store.
+/// Something counted in flight, released on drop.
 #[derive(Debug)]
 pub(crate) enum Slot {
+    /// A lease in the shared store, by id.
     Lease(String),
+    /// A slot of this instance's fallback counters, by limit key (the store was away).
+    Local(String),
 }
 
 /// Holds in-flight slots and releases them when dropped (at the end of the response).
@@ -144,12 +147,16 @@ impl SlotGuard {
     /// of the same request can take them again.
     pub async fn release(mut self) {
         for slot in std::mem::take(&mut self.slots) {
-            let Slot::Lease(id) = slot;
-            if let Ok(mut held) = self.inner.held_leases.lock() {
-                held.remove(&id);
-            }
-            if let Err(e) = self.inner.store.release_lease(id).await {
-                tracing::warn!(error = %e, "releasing a lease failed");
+            match slot {
+                Slot::Lease(id) => {
+                    if let Ok(mut held) = self.inner.held_leases.lock() {
+                        held.remove(&id);
+                    }
+                    if let Err(e) = self.inner.store.release_lease(id).await {
+                        tracing::warn!(error = %e, "releasing a lease failed");
+                    }
+                }
+                Slot::Local(key) => self.inner.local_limits.release(&key),
             }
         }
     }
@@ -157,8 +164,10 @@ impl SlotGuard {
     /// Releases every slot now, off the request path (the store calls run in the background).
     pub fn release_now(&mut self) {
         for slot in std::mem::take(&mut self.slots) {
-            let Slot::Lease(id) = slot;
-            self.inner.release_lease(id);
+            match slot {
+                Slot::Lease(id) => self.inner.release_lease(id),
+                Slot::Local(key) => self.inner.local_limits.release(&key),
+            }
         }
     }
 
@@ -232,6 +241,8 @@ pub(crate) struct Inner {
     held_leases: Mutex<std::collections::HashSet<String>>,
     shutting_down: std::sync::atomic::AtomicBool,
     refusals: Mutex<RefusalBook>,
+    /// Fallback counters while the shared store is away (`when_unavailable = "local"`).
+    pub local_limits: crate::fallback::LocalLimits,
 }
 
 /// How long a lease lasts without renewal; an instance that dies frees its slots after this.
@@ -253,11 +264,52 @@ impl Inner {
         }
     }
 
-    /// Takes a lease on `key` (channel or token concurrency) in the shared store.
-    /// `Ok(None)` when the limit is reached.
-    pub async fn take_lease(
+    /// Takes a concurrency slot on `key` (channel or token): a lease in the shared store, or,
+    /// when the store can't answer and the operator chose `local`, a slot of this instance's
+    /// counters. `Ok(None)` when the limit is reached.
+    pub async fn take_slot(
         &self,
         key: String,
+        limit: u32,
+    ) -> Result<Option<Slot>, relaygate_store::Error> {
+        match self.take_lease(&key, limit).await {
+            Ok(lease) => Ok(lease.map(Slot::Lease)),
+            Err(e) if self.config.when_store_unavailable == crate::WhenUnavailable::Local => {
+                tracing::debug!(error = %e, %key, "store away: concurrency counted locally");
+                Ok(self
+                    .local_limits
+                    .try_lease(&key, limit)
+                    .then_some(Slot::Local(key)))
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Takes a slot of the rolling window on `key` (see [`Store::try_rate`]), falling back to
+    /// this instance's counters like [`Inner::take_slot`].
+    pub async fn try_rate(
+        &self,
+        key: String,
+        limit: u32,
+        window_ms: u64,
+        now_ms: u64,
+    ) -> Result<Option<u64>, relaygate_store::Error> {
+        let window = i64::try_from(window_ms).unwrap_or(i64::MAX);
+        let now = i64::try_from(now_ms).unwrap_or(i64::MAX);
+        match self.store.try_rate(key.clone(), limit, window, now).await {
+            Ok(wait) => Ok(wait.map(|ms| u64::try_from(ms).unwrap_or(1_000))),
+            Err(e) if self.config.when_store_unavailable == crate::WhenUnavailable::Local => {
+                tracing::debug!(error = %e, %key, "store away: rate counted locally");
+                Ok(self.local_limits.try_rate(&key, limit, window_ms, now_ms))
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Takes a lease on `key` in the shared store. `Ok(None)` when the limit is reached.
+    async fn take_lease(
+        &self,
+        key: &str,
         limit: u32,
     ) -> Result<Option<String>, relaygate_store::Error> {
         let id = format!(
@@ -270,7 +322,7 @@ impl Inner {
         let taken = self
             .store
             .try_lease(
-                key,
+                key.to_owned(),
                 limit,
                 id.clone(),
                 i64::try_from(until).unwrap_or(i64::MAX),
@@ -409,6 +461,7 @@ impl Gateway {
                 held_leases: Mutex::new(std::collections::HashSet::new()),
                 shutting_down: std::sync::atomic::AtomicBool::new(false),
                 refusals: Mutex::new(RefusalBook::default()),
+                local_limits: crate::fallback::LocalLimits::default(),
             }),
         };
         gw.reload().await?;
@@ -530,7 +583,8 @@ impl Gateway {
     /// Concurrency leases this instance holds right now (one per limited request in flight
     /// and limit); zero when nothing is in flight.
     pub fn leases_held(&self) -> usize {
-        self.inner.held_leases.lock().map_or(0, |h| h.len())
+        let local = self.inner.local_limits.leases_held() as usize;
+        local + self.inner.held_leases.lock().map_or(0, |h| h.len())
     }
 
     /// The store.

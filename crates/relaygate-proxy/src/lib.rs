@@ -25,6 +25,7 @@ mod budget;
 mod clock;
 mod config;
 mod error;
+mod fallback;
 mod gateway;
 pub mod observe;
 mod pipeline;
@@ -42,6 +43,7 @@ pub use config::{
 };
 pub use error::Error;
 pub use gateway::{CooldownView, Gateway};
+pub use fallback::WhenUnavailable;
 pub use observe::OTHER_MODEL;
 pub use probe::ChannelTest;
 pub use relay::{RelayStream, ResponseBody, SideBody};

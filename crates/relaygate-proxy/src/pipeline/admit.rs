@@ -2,9 +2,11 @@
 //! stream flag, and apply what the token and the channels allow (model and channel
 //! restrictions, concurrency leases, rate windows, budgets).
 //!
-//! Limits live in the shared store. A store call that fails here (the store's own deadline or
-//! circuit breaker answered, or `[storage] when_unavailable = "refuse"`) refuses the request:
-//! a limit that can't be checked is not a limit that holds.
+//! Limits live in the shared store. When a store call fails here (its deadline passed or its
+//! circuit breaker is open), concurrency and rate limits either refuse (`when_unavailable =
+//! "refuse"`: a token's request gets 503, a channel is skipped as `limit_unknown`) or count in
+//! this instance alone (`"local"`, see `fallback.rs`). Budgets always refuse: money is never
+//! spent blindly.
 
 use std::sync::Arc;
 
@@ -20,7 +22,7 @@ use tokio::time::timeout;
 
 use super::plan::{Candidates, skip_log};
 use super::{Call, Resp};
-use crate::gateway::{Inner, Slot, SlotGuard};
+use crate::gateway::{Inner, SlotGuard};
 use crate::routes::Operation;
 use crate::table::ChannelEntry;
 
@@ -198,10 +200,10 @@ pub(super) async fn admit(call: &mut Call) -> Result<Candidates, Resp> {
     if max_concurrency > 0 {
         // A lease in the shared store: instances together admit no more than the limit.
         match gw
-            .take_lease(format!("token:{token_id}"), max_concurrency)
+            .take_slot(format!("token:{token_id}"), max_concurrency)
             .await
         {
-            Ok(Some(id)) => call.guard.slots.push(Slot::Lease(id)),
+            Ok(Some(slot)) => call.guard.slots.push(slot),
             Ok(None) => {
                 let msg = format!("this token allows {max_concurrency} requests at once");
                 return Err(call.fail_with(ErrorKind::RateLimited, msg, Some(1)));
@@ -265,10 +267,10 @@ pub(super) async fn admit_channel(
     let mut guard = SlotGuard::new(Arc::clone(gw));
     if c.max_concurrency > 0 {
         match gw
-            .take_lease(format!("channel:{}", c.id), c.max_concurrency)
+            .take_slot(format!("channel:{}", c.id), c.max_concurrency)
             .await
         {
-            Ok(Some(id)) => guard.push(Slot::Lease(id)),
+            Ok(Some(slot)) => guard.push(slot),
             Ok(None) => return Err(("concurrency_limit", 1_000)),
             Err(e) => {
                 tracing::warn!(error = %e, channel = %c.name, "channel concurrency can't be checked: channel skipped");
@@ -278,10 +280,9 @@ pub(super) async fn admit_channel(
     }
     if c.rpm > 0 {
         let key = format!("channel:{}:rpm", c.id);
-        let t = i64::try_from(now).unwrap_or(i64::MAX);
-        match gw.store.try_rate(key, c.rpm, 60_000, t).await {
+        match gw.try_rate(key, c.rpm, 60_000, now).await {
             Ok(None) => {}
-            Ok(Some(retry)) => return Err(("rpm_limit", u64::try_from(retry).unwrap_or(1_000))),
+            Ok(Some(retry)) => return Err(("rpm_limit", retry)),
             Err(e) => {
                 tracing::warn!(error = %e, channel = %c.name, "channel RPM can't be checked: channel skipped");
                 return Err(("limit_unknown", 1_000));
