@@ -126,20 +126,6 @@ async fn timed<T>(what: &'static str, fut: impl Future<Output = Result<T>>) -> R
         .map_err(|_| Error::Timeout { what })?
 }
 
-/// Hides the password of a `mysql://user:pass@host/db` URL.
-fn redact(url: &str) -> String {
-    let Some(rest) = url.strip_prefix("mysql://") else {
-        return url.to_owned();
-    };
-    match rest.split_once('@') {
-        Some((creds, host)) => {
-            let user = creds.split_once(':').map_or(creds, |(u, _)| u);
-            format!("mysql://{user}:***@{host}")
-        }
-        None => url.to_owned(),
-    }
-}
-
 /// Decodes `%XX` escapes (for the spool path in the URL).
 fn percent_decode(s: &str) -> String {
     let bytes = s.as_bytes();
@@ -170,12 +156,45 @@ struct Config {
     spool_max_bytes: u64,
 }
 
+/// Keeps a database name safe as one path component.
+fn path_component(name: &str) -> String {
+    name.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+/// Creates `dir` (and missing parents) readable by the owner only, and tightens an existing
+/// one to that: spooled request logs hold model names, token ids and upstream errors, and the
+/// directory may sit where other local users can look.
+fn ensure_private_dir(dir: &Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{DirBuilderExt as _, PermissionsExt as _};
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)?;
+        let mode = std::fs::metadata(dir)?.permissions().mode();
+        if mode & 0o077 != 0 {
+            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+        }
+        Ok(())
+    }
+    #[cfg(not(unix))]
+    {
+        std::fs::create_dir_all(dir)
+    }
+}
+
 impl Config {
-    fn parse(url: &str) -> Result<Config> {
-        let invalid = |reason: String| Error::InvalidUrl {
-            url: redact(url),
-            reason,
-        };
+    fn parse(url: &str, options: &crate::OpenOptions) -> Result<Config> {
+        let invalid = |reason: String| Error::invalid_url(url, reason);
         let (base, query) = url.split_once('?').unwrap_or((url, ""));
         let mut kept = Vec::new();
         let mut spool_dir = None;
@@ -207,8 +226,14 @@ impl Config {
             .filter(|d| !d.is_empty())
             .ok_or_else(|| invalid("missing database name (mysql://USER@HOST:PORT/DB)".to_owned()))?
             .to_owned();
-        let spool_dir = spool_dir
-            .unwrap_or_else(|| std::env::temp_dir().join(format!("relaygate-spool-{db_name}")));
+        // Not the system temp directory: it is shared by every local user.
+        let spool_dir = spool_dir.unwrap_or_else(|| {
+            options
+                .spool_base
+                .clone()
+                .unwrap_or_else(|| PathBuf::from(crate::DEFAULT_DATA_DIR))
+                .join(format!("spool-{}", path_component(&db_name)))
+        });
         Ok(Config {
             opts,
             db_name,
@@ -391,7 +416,7 @@ impl Spool {
 
     /// Writes one batch as a new spool file; refuses when the spool would exceed its bound.
     fn write(&self, lines: &[u8]) -> std::io::Result<PathBuf> {
-        std::fs::create_dir_all(&self.dir)?;
+        ensure_private_dir(&self.dir)?;
         let used = self.used_bytes()?;
         if used.saturating_add(lines.len() as u64) > self.max_bytes {
             return Err(std::io::Error::other(format!(
@@ -503,12 +528,26 @@ impl MysqlStore {
     /// Opens the database named by `url` (`mysql://USER:PASS@HOST:PORT/DB`, with any
     /// `mysql_async` URL parameter such as `require_ssl=true`). Two parameters are relaygate's:
     /// `spool=DIR` (where log rows wait while the server is unreachable; default
-    /// `$TMPDIR/relaygate-spool-DB`) and `spool_max_mb=N` (its bound, default 256).
+    /// `./data/spool-DB`, see [`MysqlStore::open_with`]) and `spool_max_mb=N` (its bound,
+    /// default 256).
     ///
     /// Opening does not wait for the server: it must be called inside a tokio runtime, starts
     /// the log writer, and migrates on first use. Use [`MysqlStore::connect`] to fail early.
     pub fn open(url: &str) -> Result<Self> {
-        let cfg = Config::parse(url)?;
+        Self::open_with(url, &crate::OpenOptions::default())
+    }
+
+    /// Like [`MysqlStore::open`], with `options`: without `spool=` in the URL the spool is
+    /// `SPOOL_BASE/spool-DB`. The spool directory is created owner-only (0700), and an
+    /// existing one with looser permissions is tightened to 0700.
+    pub fn open_with(url: &str, options: &crate::OpenOptions) -> Result<Self> {
+        let cfg = Config::parse(url, options)?;
+        // Best effort now so the permissions are right before the first row is spooled; a
+        // failure here (say, a read-only mount) is retried, and reported, at the first write.
+        if let Err(e) = ensure_private_dir(&cfg.spool_dir) {
+            tracing::warn!(error = %e, dir = %cfg.spool_dir.display(),
+                "cannot create the MySQL spool directory yet");
+        }
         let runtime = tokio::runtime::Handle::try_current().map_err(|_| Error::Invalid {
             what: "runtime",
             reason: "the MySQL store must be opened inside a tokio runtime".to_owned(),
@@ -1587,18 +1626,18 @@ mod tests {
 
     #[test]
     fn url_parameters_of_our_own_are_removed() {
-        let cfg =
-            Config::parse("mysql://u:secret@127.0.0.1:3306/db?spool=/tmp/a%20b&spool_max_mb=2")
-                .unwrap();
+        let d = crate::OpenOptions::default();
+        let cfg = Config::parse(
+            "mysql://u:secret@127.0.0.1:3306/db?spool=/tmp/a%20b&spool_max_mb=2",
+            &d,
+        )
+        .unwrap();
         assert_eq!(cfg.db_name, "db");
         assert_eq!(cfg.spool_dir, PathBuf::from("/tmp/a b"));
         assert_eq!(cfg.spool_max_bytes, 2 * 1024 * 1024);
-        let cfg = Config::parse("mysql://u@h/other").unwrap();
-        assert_eq!(
-            cfg.spool_dir,
-            std::env::temp_dir().join("relaygate-spool-other")
-        );
-        let err = Config::parse("mysql://u:secret@h:3306/")
+        let cfg = Config::parse("mysql://u@h/other", &d).unwrap();
+        assert_eq!(cfg.spool_dir, Path::new("./data").join("spool-other"));
+        let err = Config::parse("mysql://u:secret@h:3306/", &d)
             .err()
             .unwrap()
             .to_string();
@@ -1607,7 +1646,7 @@ mod tests {
             !err.contains("secret"),
             "passwords stay out of errors: {err}"
         );
-        assert!(Config::parse("mysql://u@h/db?bogus=1").is_err());
+        assert!(Config::parse("mysql://u@h/db?bogus=1", &d).is_err());
     }
 
     #[test]
@@ -1642,5 +1681,65 @@ mod tests {
         let text = String::from_utf8(bytes).unwrap();
         let back: SpoolRow = serde_json::from_str(text.trim()).unwrap();
         assert_eq!(RequestLog::from(back), row);
+    }
+}
+
+#[cfg(test)]
+mod spool_dir_tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+
+    fn scratch(tag: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!(
+            "relaygate-mysql-unit-{tag}-{}-{}",
+            std::process::id(),
+            now_ms()
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        dir
+    }
+
+    #[cfg(unix)]
+    fn mode(p: &Path) -> u32 {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::metadata(p).unwrap().permissions().mode() & 0o777
+    }
+
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn spool_defaults_under_the_data_dir_owner_only() {
+        let base = scratch("spool");
+        let opts = crate::OpenOptions::default().spool_base(&base);
+        // Nothing listens on port 1: opening never waits for the server.
+        let store = MysqlStore::open_with("mysql://root:pw@127.0.0.1:1/my.db", &opts).unwrap();
+        assert_eq!(store.spool_dir(), base.join("spool-my_db"));
+        assert_eq!(mode(store.spool_dir()), 0o700);
+        drop(store);
+
+        // An existing directory with loose permissions is tightened.
+        use std::os::unix::fs::PermissionsExt as _;
+        let loose = base.join("spool-other");
+        std::fs::create_dir_all(&loose).unwrap();
+        std::fs::set_permissions(&loose, std::fs::Permissions::from_mode(0o777)).unwrap();
+        let store = MysqlStore::open_with("mysql://root@127.0.0.1:1/other", &opts).unwrap();
+        assert_eq!(store.spool_dir(), loose.as_path());
+        assert_eq!(mode(&loose), 0o700);
+        drop(store);
+
+        // The explicit spool= is honoured and made private too.
+        let explicit = base.join("explicit");
+        let url = format!("mysql://root@127.0.0.1:1/db?spool={}", explicit.display());
+        let store = MysqlStore::open_with(&url, &opts).unwrap();
+        assert_eq!(store.spool_dir(), explicit.as_path());
+        assert_eq!(mode(&explicit), 0o700);
+        drop(store);
+        let _ = std::fs::remove_dir_all(&base);
+    }
+
+    #[test]
+    fn default_spool_is_not_the_system_temp_dir() {
+        let cfg = Config::parse("mysql://root@h/db", &crate::OpenOptions::default()).unwrap();
+        assert_eq!(cfg.spool_dir, Path::new("./data").join("spool-db"));
+        assert!(!cfg.spool_dir.starts_with(std::env::temp_dir()));
     }
 }
