@@ -51,6 +51,11 @@ const MIGRATIONS: &[(u32, &str, &str)] = &[
         "rollup",
         include_str!("../migrations/mysql/0004_rollup.sql"),
     ),
+    (
+        5,
+        "rollup_hash",
+        include_str!("../migrations/mysql/0005_rollup_hash.sql"),
+    ),
 ];
 
 /// The named lock that serialises migrations across processes.
