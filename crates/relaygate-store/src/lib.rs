@@ -189,6 +189,26 @@ pub trait TokenStore: Send + Sync {
     fn upsert_token(&self, spec: TokenSpec) -> BoxFuture<'_, Result<i64>>;
 }
 
+/// Where queued log rows stand, for `/metrics`. Counters only grow; `queued_*` are the rows
+/// accepted by [`LogStore::record`] and not yet durable (in memory, queue and back-pressure
+/// path together).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct QueueStats {
+    /// Rows accepted and not yet written (nor spooled).
+    pub queued_rows: u64,
+    /// Approximate bytes those rows hold.
+    pub queued_bytes: u64,
+    /// Rows that found the in-memory queue full and took the back-pressure path instead
+    /// (SQLite: an overflow list the writer drains; MySQL: the on-disk spool).
+    pub overflow_rows: u64,
+    /// Rows written to the on-disk spool for any reason (MySQL only).
+    pub spooled_rows: u64,
+    /// Rows lost, each also logged as an error: the store was closed, or the back-pressure
+    /// path was full too.
+    pub dropped_rows: u64,
+}
+
 /// Request logs: one row per client request.
 pub trait LogStore: Send + Sync {
     /// Queues a row for writing; never waits for the database. Rows are idempotent by
@@ -198,6 +218,10 @@ pub trait LogStore: Send + Sync {
     fn flush(&self) -> BoxFuture<'_, Result<()>>;
     /// Reads rows, newest first.
     fn query_logs(&self, query: LogQuery) -> BoxFuture<'_, Result<Vec<RequestLog>>>;
+    /// Where the write queue stands (all zero for a backend that does not queue).
+    fn queue_stats(&self) -> QueueStats {
+        QueueStats::default()
+    }
 }
 
 /// Cooldowns that outlive the process.

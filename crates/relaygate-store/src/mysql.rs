@@ -68,8 +68,11 @@ const MAX_BATCH: usize = 512;
 const LOG_ROWS_PER_STATEMENT: usize = 128;
 /// Attempt rows per multi-row `INSERT` statement (12 placeholders each).
 const ATTEMPT_ROWS_PER_STATEMENT: usize = 256;
-/// Bound of the writer's queue; past it `record` drops rows (and counts them) rather than block.
+/// Bound in rows of the writer's queue; past it `record` sends rows to the spool instead.
 const QUEUE_CAPACITY: usize = 65_536;
+/// Default bound in bytes of the rows waiting for the writer (`queue_max_mb`); past it too
+/// rows go to the spool.
+const DEFAULT_QUEUE_MAX_BYTES: u64 = 64 * 1024 * 1024;
 /// Longest wait for one database operation before it counts as failed.
 const DB_TIMEOUT: Duration = Duration::from_secs(10);
 /// Longest wait for migrations (includes waiting for another instance's lock).
@@ -159,6 +162,7 @@ struct Config {
     db_name: String,
     spool_dir: PathBuf,
     spool_max_bytes: u64,
+    queue_max_bytes: u64,
 }
 
 /// Keeps a database name safe as one path component.
@@ -204,6 +208,7 @@ impl Config {
         let mut kept = Vec::new();
         let mut spool_dir = None;
         let mut spool_max_bytes = DEFAULT_SPOOL_MAX_BYTES;
+        let mut queue_max_bytes = DEFAULT_QUEUE_MAX_BYTES;
         for pair in query.split('&').filter(|p| !p.is_empty()) {
             let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
             match key {
@@ -216,6 +221,12 @@ impl Config {
                         .parse()
                         .map_err(|_| invalid(format!("spool_max_mb={value:?} is not a number")))?;
                     spool_max_bytes = mb.saturating_mul(1024 * 1024);
+                }
+                "queue_max_mb" => {
+                    let mb: u64 = value
+                        .parse()
+                        .map_err(|_| invalid(format!("queue_max_mb={value:?} is not a number")))?;
+                    queue_max_bytes = mb.saturating_mul(1024 * 1024);
                 }
                 _ => kept.push(pair),
             }
@@ -244,6 +255,7 @@ impl Config {
             db_name,
             spool_dir,
             spool_max_bytes,
+            queue_max_bytes,
         })
     }
 }
@@ -511,6 +523,19 @@ struct Inner {
     spool: Spool,
     dropped: AtomicU64,
     spooled: AtomicU64,
+    /// Rows accepted by `record` and not yet written, spooled or dropped, and their bytes.
+    queued_rows: AtomicU64,
+    queued_bytes: AtomicU64,
+    queue_max_bytes: u64,
+    /// Rows that found the queue full and went to the spool instead.
+    overflow_rows: AtomicU64,
+    /// Those rows on their way to the spool (written by a blocking task, never by `record`).
+    overflow: Mutex<Vec<RequestLog>>,
+    /// Whether a blocking task is draining `overflow`.
+    overflow_task: std::sync::atomic::AtomicBool,
+    /// Held while overflow rows are being written, so `flush` can wait for a running drain.
+    overflow_drain: Mutex<()>,
+    runtime: tokio::runtime::Handle,
 }
 
 /// The MySQL / MariaDB store. Cheap to share behind an `Arc`.
@@ -569,6 +594,14 @@ impl MysqlStore {
             },
             dropped: AtomicU64::new(0),
             spooled: AtomicU64::new(0),
+            queued_rows: AtomicU64::new(0),
+            queued_bytes: AtomicU64::new(0),
+            queue_max_bytes: cfg.queue_max_bytes,
+            overflow_rows: AtomicU64::new(0),
+            overflow: Mutex::new(Vec::new()),
+            overflow_task: std::sync::atomic::AtomicBool::new(false),
+            overflow_drain: Mutex::new(()),
+            runtime: runtime.clone(),
         });
         let (tx, rx) = mpsc::channel(QUEUE_CAPACITY);
         let writer = runtime.spawn(writer_loop(Arc::clone(&inner), rx));
@@ -597,8 +630,8 @@ impl MysqlStore {
         &self.inner.spool.dir
     }
 
-    /// Log rows dropped: the queue was full, the store closed, or the database and the spool
-    /// both refused them for longer than the queue could hold.
+    /// Log rows dropped: the store was closed, or the database and the spool both refused them
+    /// for longer than the queue could hold.
     pub fn dropped_logs(&self) -> u64 {
         self.inner.dropped.load(Ordering::Relaxed)
     }
@@ -627,6 +660,87 @@ impl MysqlStore {
 }
 
 impl Inner {
+    /// `rows` left the in-memory queue (written, spooled or dropped).
+    fn dequeued(&self, rows: &[RequestLog]) {
+        let bytes: u64 = rows.iter().map(RequestLog::approx_bytes).sum();
+        self.queued_rows
+            .fetch_sub(rows.len() as u64, Ordering::Relaxed);
+        self.queued_bytes.fetch_sub(bytes, Ordering::Relaxed);
+    }
+
+    /// Takes a row the queue had no room for: it goes to the spool from a blocking task, so
+    /// the caller (an async worker) never waits for the disk.
+    fn overflow(self: &Arc<Self>, row: RequestLog) {
+        self.queued_rows.fetch_add(1, Ordering::Relaxed);
+        self.queued_bytes
+            .fetch_add(row.approx_bytes(), Ordering::Relaxed);
+        self.overflow_rows.fetch_add(1, Ordering::Relaxed);
+        match self.overflow.lock() {
+            Ok(mut o) => o.push(row),
+            Err(_) => {
+                self.dequeued(std::slice::from_ref(&row));
+                self.dropped.fetch_add(1, Ordering::Relaxed);
+                tracing::error!(request_id = %row.request_id, "log overflow unusable: request log dropped");
+                return;
+            }
+        }
+        // One drain task at a time; it loops until the list is empty.
+        if !self.overflow_task.swap(true, Ordering::AcqRel) {
+            let inner = Arc::clone(self);
+            drop(self.runtime.spawn_blocking(move || {
+                loop {
+                    inner.drain_overflow();
+                    inner.overflow_task.store(false, Ordering::Release);
+                    // A row pushed after the drain but before the flag cleared would otherwise
+                    // wait for the next overflow or flush.
+                    let more = inner
+                        .overflow
+                        .lock()
+                        .map(|o| !o.is_empty())
+                        .unwrap_or(false);
+                    if !more || inner.overflow_task.swap(true, Ordering::AcqRel) {
+                        break;
+                    }
+                }
+            }));
+        }
+    }
+
+    /// Writes every overflowed row to the spool (blocking: call from a blocking thread).
+    fn drain_overflow(&self) {
+        let Ok(_draining) = self.overflow_drain.lock() else {
+            return;
+        };
+        loop {
+            let rows = match self.overflow.lock() {
+                Ok(mut o) => std::mem::take(&mut *o),
+                Err(_) => return,
+            };
+            if rows.is_empty() {
+                return;
+            }
+            for chunk in rows.chunks(MAX_BATCH) {
+                match self.spool.write(&Spool::encode(chunk)) {
+                    Ok(_) => {
+                        self.spooled
+                            .fetch_add(chunk.len() as u64, Ordering::Relaxed);
+                    }
+                    Err(e) => {
+                        self.dropped
+                            .fetch_add(chunk.len() as u64, Ordering::Relaxed);
+                        tracing::error!(error = %e, rows = chunk.len(),
+                            "log queue full and the spool refused the rows: request logs dropped");
+                    }
+                }
+                self.dequeued(chunk);
+            }
+            tracing::warn!(
+                rows = rows.len(),
+                "log queue full: request logs spooled to disk"
+            );
+        }
+    }
+
     /// Migrates once per store (retried on the next call if it failed).
     async fn ready(&self) -> Result<()> {
         self.migrated
@@ -970,6 +1084,7 @@ impl Writer {
         if self.db_available() {
             match self.inner.insert_logs(&self.pending).await {
                 Ok(()) => {
+                    self.inner.dequeued(&self.pending);
                     self.pending.clear();
                     self.mark_up();
                     return Ok(());
@@ -988,6 +1103,7 @@ impl Writer {
                 let n = self.pending.len();
                 self.inner.spooled.fetch_add(n as u64, Ordering::Relaxed);
                 tracing::warn!(rows = n, file = %path.display(), "request logs spooled to disk");
+                self.inner.dequeued(&self.pending);
                 self.pending.clear();
                 self.spool_dirty = true;
                 Ok(())
@@ -999,6 +1115,7 @@ impl Writer {
                     let n = self.pending.len();
                     self.inner.dropped.fetch_add(n as u64, Ordering::Relaxed);
                     tracing::error!(rows = n, "request log backlog too large: dropped");
+                    self.inner.dequeued(&self.pending);
                     self.pending.clear();
                 }
                 Err(e)
@@ -1545,20 +1662,60 @@ impl TokenStore for MysqlStore {
 
 impl LogStore for MysqlStore {
     fn record(&self, row: RequestLog) {
-        if let Err(cmd) = self.enqueue(WriteCmd::Log(Box::new(row))) {
-            self.inner.dropped.fetch_add(1, Ordering::Relaxed);
-            let id = match &cmd {
-                WriteCmd::Log(r) => r.request_id.as_str(),
-                _ => "",
-            };
-            tracing::error!(request_id = %id, "log queue full or store closed: request log dropped");
+        let inner = &self.inner;
+        let Ok(tx) = self.sender() else {
+            inner.dropped.fetch_add(1, Ordering::Relaxed);
+            tracing::error!(request_id = %row.request_id, "store closed: request log dropped");
+            return;
+        };
+        let bytes = row.approx_bytes();
+        if inner
+            .queued_bytes
+            .load(Ordering::Relaxed)
+            .saturating_add(bytes)
+            > inner.queue_max_bytes
+        {
+            inner.overflow(row);
+            return;
+        }
+        inner.queued_rows.fetch_add(1, Ordering::Relaxed);
+        inner.queued_bytes.fetch_add(bytes, Ordering::Relaxed);
+        match tx.try_send(WriteCmd::Log(Box::new(row))) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(WriteCmd::Log(r))) => {
+                inner.dequeued(std::slice::from_ref(&*r));
+                inner.overflow(*r);
+            }
+            Err(mpsc::error::TrySendError::Closed(WriteCmd::Log(r))) => {
+                inner.dequeued(std::slice::from_ref(&*r));
+                inner.dropped.fetch_add(1, Ordering::Relaxed);
+                tracing::error!(request_id = %r.request_id, "store closed: request log dropped");
+            }
+            Err(_) => {}
+        }
+    }
+
+    fn queue_stats(&self) -> crate::QueueStats {
+        let i = &self.inner;
+        crate::QueueStats {
+            queued_rows: i.queued_rows.load(Ordering::Relaxed),
+            queued_bytes: i.queued_bytes.load(Ordering::Relaxed),
+            overflow_rows: i.overflow_rows.load(Ordering::Relaxed),
+            spooled_rows: i.spooled.load(Ordering::Relaxed),
+            dropped_rows: i.dropped.load(Ordering::Relaxed),
         }
     }
 
     fn flush(&self) -> BoxFuture<'_, Result<()>> {
         let (done, wait) = oneshot::channel();
         let tx = self.sender();
+        let inner = Arc::clone(&self.inner);
         Box::pin(async move {
+            // Overflowed rows first: they are durable once in the spool, which the writer
+            // then replays.
+            tokio::task::spawn_blocking(move || inner.drain_overflow())
+                .await
+                .map_err(|_| Error::Closed)?;
             tx?.send(WriteCmd::Flush(done))
                 .await
                 .map_err(|_| Error::Closed)?;

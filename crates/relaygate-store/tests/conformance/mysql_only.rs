@@ -364,3 +364,36 @@ async fn rollup_hash_migration_keeps_old_rows_and_merges_new_ones() {
     conn.disconnect().await.unwrap();
     s.close().await.unwrap();
 }
+
+// One thread: the writer task cannot run while the test records, so the queue fills for sure.
+#[tokio::test(flavor = "current_thread")]
+async fn a_full_queue_sends_rows_to_the_spool_and_loses_none() {
+    let Some(h) = MysqlHarness::new("queue_full").await else {
+        return;
+    };
+    let s = MysqlStore::connect(&format!("{}&queue_max_mb=1", h.url()))
+        .await
+        .unwrap();
+    for i in 0..1500 {
+        let mut row = log(&format!("full-{i:05}"), None);
+        // About 1.2 KiB a row: the 1 MiB queue takes some 800 of them.
+        row.error = Some("x".repeat(1000));
+        s.record(row); // never waits, although nothing drains the queue meanwhile
+    }
+    let stats = s.queue_stats();
+    assert!(stats.overflow_rows > 300, "{stats:?}");
+    assert_eq!(stats.dropped_rows, 0, "{stats:?}");
+    s.flush().await.unwrap();
+    let stats = s.queue_stats();
+    assert_eq!((stats.queued_rows, stats.queued_bytes), (0, 0), "{stats:?}");
+    assert!(stats.spooled_rows >= stats.overflow_rows, "{stats:?}");
+    let mut conn = h.conn().await;
+    let written: Option<i64> = conn
+        .query_first("SELECT COUNT(*) FROM request_logs")
+        .await
+        .unwrap();
+    assert_eq!(written, Some(1500), "every row reached the database");
+    conn.disconnect().await.unwrap();
+    assert!(spool_files(&h.spool).is_empty(), "the spool was replayed");
+    s.close().await.unwrap();
+}
