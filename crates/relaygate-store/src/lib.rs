@@ -10,11 +10,15 @@
 //! the backend writes queued rows in batched transactions at least every
 //! [`LOG_FLUSH_INTERVAL`]; [`LogStore::flush`] waits until everything queued so far is durable.
 //!
+//! [`Guarded`] wraps a store so that request-path calls (leases, rate windows, budgets) get a
+//! deadline and a circuit breaker and fail fast with [`Error::Unavailable`].
+//!
 //! What this crate is not: it holds no routing logic and no caches of its own; callers load
 //! what they need and keep it.
 #![deny(missing_docs)]
 
 mod admin;
+mod guarded;
 mod model;
 mod mysql;
 mod mysql_shared;
@@ -30,6 +34,7 @@ pub use admin::{
     AdminSession, AdminStore, Bucket, GroupBy, LogFilter, LogPage, LoggedRequest, StatsQuery,
     StatsRow, StatusFilter,
 };
+pub use guarded::{BreakerState, GuardConfig, GuardStats, Guarded};
 pub use model::{
     AttemptLog, Channel, ChannelKey, ChannelLimits, ChannelSpec, ClientToken, CooldownRow,
     KeyStrategy, LogQuery, ModelEntry, RequestLog, TokenLimits, TokenSpec, UsageRow,
@@ -105,6 +110,16 @@ pub enum Error {
         what: &'static str,
         /// Why it was refused.
         reason: String,
+    },
+    /// A [`Guarded`] call got no answer in time: its deadline passed, or the circuit breaker
+    /// is open after repeated failures. The proxy decides between refusing the request and
+    /// per-instance counters (see [`GuardConfig`]).
+    #[error("store unavailable for {what}: {reason}")]
+    Unavailable {
+        /// What was being done.
+        what: &'static str,
+        /// `"deadline passed"` or `"circuit breaker open"`.
+        reason: &'static str,
     },
     /// The backend's worker is gone (the store was closed or crashed).
     #[error("store is closed")]

@@ -84,13 +84,9 @@ async fn timed<T>(
 ) -> Result<T> {
     match tokio::time::timeout(STATEMENT_TIMEOUT, f).await {
         Ok(r) => r,
-        Err(_) => Err(Error::Invalid {
-            what,
-            reason: format!(
-                "no answer from MySQL within {}s",
-                STATEMENT_TIMEOUT.as_secs()
-            ),
-        }),
+        // A timeout, not a refusal: callers (and the circuit breaker of `Guarded`) treat the
+        // two differently.
+        Err(_) => Err(Error::Timeout { what }),
     }
 }
 
