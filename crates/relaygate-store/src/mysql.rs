@@ -515,7 +515,6 @@ enum WriteCmd {
 }
 
 /// State shared by the store handle and its writer task.
-#[derive(Debug)]
 struct Inner {
     pool: Pool,
     db_name: String,
@@ -536,6 +535,16 @@ struct Inner {
     /// Held while overflow rows are being written, so `flush` can wait for a running drain.
     overflow_drain: Mutex<()>,
     runtime: tokio::runtime::Handle,
+}
+
+// Written by hand: the pool's options (and so a derived `Debug`) hold the password.
+impl std::fmt::Debug for Inner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Inner")
+            .field("database", &self.db_name)
+            .field("spool", &self.spool.dir)
+            .finish_non_exhaustive()
+    }
 }
 
 /// The MySQL / MariaDB store. Cheap to share behind an `Arc`.
@@ -1896,6 +1905,14 @@ mod spool_dir_tests {
         assert_eq!(mode(&explicit), 0o700);
         drop(store);
         let _ = std::fs::remove_dir_all(&base);
+    }
+
+    #[tokio::test]
+    async fn debug_output_never_shows_the_password() {
+        let store =
+            MysqlStore::open("mysql://root:hunter2@127.0.0.1:1/db?spool=/nonexistent/x").unwrap();
+        let shown = format!("{store:?} {:?}", store.inner);
+        assert!(!shown.contains("hunter2"), "{shown}");
     }
 
     #[test]
