@@ -201,6 +201,17 @@ fn ensure_private_dir(dir: &Path) -> std::io::Result<()> {
     }
 }
 
+/// Tightens `dir` to owner-only if it exists with looser permissions; a missing directory is
+/// not an error.
+fn tighten_existing_dir(dir: &Path) -> std::io::Result<()> {
+    match std::fs::metadata(dir) {
+        Ok(m) if m.is_dir() => ensure_private_dir(dir),
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
 impl Config {
     fn parse(url: &str, options: &crate::OpenOptions) -> Result<Config> {
         let invalid = |reason: String| Error::invalid_url(url, reason);
@@ -577,20 +588,22 @@ impl MysqlStore {
     }
 
     /// Like [`MysqlStore::open`], with `options`: without `spool=` in the URL the spool is
-    /// `SPOOL_BASE/spool-DB`. The spool directory is created owner-only (0700), and an
-    /// existing one with looser permissions is tightened to 0700.
+    /// `SPOOL_BASE/spool-DB`. An existing spool directory with looser permissions is tightened
+    /// to owner-only (0700) here; a missing one is created 0700 when the first batch is
+    /// spooled.
     pub fn open_with(url: &str, options: &crate::OpenOptions) -> Result<Self> {
         let cfg = Config::parse(url, options)?;
-        // Best effort now so the permissions are right before the first row is spooled; a
-        // failure here (say, a read-only mount) is retried, and reported, at the first write.
-        if let Err(e) = ensure_private_dir(&cfg.spool_dir) {
-            tracing::warn!(error = %e, dir = %cfg.spool_dir.display(),
-                "cannot create the MySQL spool directory yet");
-        }
         let runtime = tokio::runtime::Handle::try_current().map_err(|_| Error::Invalid {
             what: "runtime",
             reason: "the MySQL store must be opened inside a tokio runtime".to_owned(),
         })?;
+        // An existing spool may hold rows from an earlier run: make it private now. A missing
+        // one is created (owner-only) by the first spool write, so that opening has no side
+        // effects on the filesystem, and a failure here is reported again at that write.
+        if let Err(e) = tighten_existing_dir(&cfg.spool_dir) {
+            tracing::warn!(error = %e, dir = %cfg.spool_dir.display(),
+                "cannot make the MySQL spool directory private");
+        }
         let _entered = runtime.enter();
         let inner = Arc::new(Inner {
             pool: Pool::new(cfg.opts),
@@ -1884,6 +1897,9 @@ mod spool_dir_tests {
         // Nothing listens on port 1: opening never waits for the server.
         let store = MysqlStore::open_with("mysql://root:pw@127.0.0.1:1/my.db", &opts).unwrap();
         assert_eq!(store.spool_dir(), base.join("spool-my_db"));
+        assert!(!base.exists(), "opening creates nothing");
+        // The first spooled batch creates it, owner-only.
+        store.inner.spool.write(b"{}\n").unwrap();
         assert_eq!(mode(store.spool_dir()), 0o700);
         drop(store);
 
@@ -1902,6 +1918,7 @@ mod spool_dir_tests {
         let url = format!("mysql://root@127.0.0.1:1/db?spool={}", explicit.display());
         let store = MysqlStore::open_with(&url, &opts).unwrap();
         assert_eq!(store.spool_dir(), explicit.as_path());
+        store.inner.spool.write(b"{}\n").unwrap();
         assert_eq!(mode(&explicit), 0o700);
         drop(store);
         let _ = std::fs::remove_dir_all(&base);
