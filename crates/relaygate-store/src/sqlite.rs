@@ -821,11 +821,12 @@ impl LogStore for SqliteStore {
                 "log queue and overflow full: request log dropped");
             return;
         }
+        // Counted before the writer can see the row, so its `done` never runs ahead.
+        q.accepted(bytes);
+        q.overflow_rows.fetch_add(1, Ordering::Relaxed);
         overflow.bytes += bytes;
         overflow.rows.push(row);
         drop(overflow);
-        q.accepted(bytes);
-        q.overflow_rows.fetch_add(1, Ordering::Relaxed);
     }
 
     fn flush(&self) -> BoxFuture<'_, Result<()>> {
