@@ -371,3 +371,35 @@ pub struct LogQuery {
     /// Only this request.
     pub request_id: Option<String>,
 }
+
+fn opt_len(s: &Option<String>) -> usize {
+    s.as_ref().map_or(0, String::len)
+}
+
+impl RequestLog {
+    /// Roughly the memory this row holds (struct plus heap text), for bounding queues in bytes:
+    /// a row count alone lets a burst of rows with long errors or model names take unbounded
+    /// memory.
+    pub(crate) fn approx_bytes(&self) -> u64 {
+        let text = self.request_id.len()
+            + self.client_protocol.len()
+            + self.model_requested.len()
+            + opt_len(&self.model_sent)
+            + opt_len(&self.channel_name)
+            + opt_len(&self.upstream_url)
+            + opt_len(&self.error);
+        let attempts: usize = self
+            .attempt_log
+            .iter()
+            .map(|a| {
+                std::mem::size_of::<AttemptLog>()
+                    + opt_len(&a.channel_name)
+                    + opt_len(&a.upstream_url)
+                    + a.outcome.len()
+                    + opt_len(&a.scope)
+                    + opt_len(&a.error)
+            })
+            .sum();
+        (std::mem::size_of::<RequestLog>() + text + attempts) as u64
+    }
+}

@@ -51,6 +51,11 @@ const MIGRATIONS: &[(u32, &str, &str)] = &[
         "rollup",
         include_str!("../migrations/mysql/0004_rollup.sql"),
     ),
+    (
+        5,
+        "rollup_hash",
+        include_str!("../migrations/mysql/0005_rollup_hash.sql"),
+    ),
 ];
 
 /// The named lock that serialises migrations across processes.
@@ -63,8 +68,11 @@ const MAX_BATCH: usize = 512;
 const LOG_ROWS_PER_STATEMENT: usize = 128;
 /// Attempt rows per multi-row `INSERT` statement (12 placeholders each).
 const ATTEMPT_ROWS_PER_STATEMENT: usize = 256;
-/// Bound of the writer's queue; past it `record` drops rows (and counts them) rather than block.
+/// Bound in rows of the writer's queue; past it `record` sends rows to the spool instead.
 const QUEUE_CAPACITY: usize = 65_536;
+/// Default bound in bytes of the rows waiting for the writer (`queue_max_mb`); past it too
+/// rows go to the spool.
+const DEFAULT_QUEUE_MAX_BYTES: u64 = 64 * 1024 * 1024;
 /// Longest wait for one database operation before it counts as failed.
 const DB_TIMEOUT: Duration = Duration::from_secs(10);
 /// Longest wait for migrations (includes waiting for another instance's lock).
@@ -126,20 +134,6 @@ async fn timed<T>(what: &'static str, fut: impl Future<Output = Result<T>>) -> R
         .map_err(|_| Error::Timeout { what })?
 }
 
-/// Hides the password of a `mysql://user:pass@host/db` URL.
-fn redact(url: &str) -> String {
-    let Some(rest) = url.strip_prefix("mysql://") else {
-        return url.to_owned();
-    };
-    match rest.split_once('@') {
-        Some((creds, host)) => {
-            let user = creds.split_once(':').map_or(creds, |(u, _)| u);
-            format!("mysql://{user}:***@{host}")
-        }
-        None => url.to_owned(),
-    }
-}
-
 /// Decodes `%XX` escapes (for the spool path in the URL).
 fn percent_decode(s: &str) -> String {
     let bytes = s.as_bytes();
@@ -168,18 +162,64 @@ struct Config {
     db_name: String,
     spool_dir: PathBuf,
     spool_max_bytes: u64,
+    queue_max_bytes: u64,
+}
+
+/// Keeps a database name safe as one path component.
+fn path_component(name: &str) -> String {
+    name.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+/// Creates `dir` (and missing parents) readable by the owner only, and tightens an existing
+/// one to that: spooled request logs hold model names, token ids and upstream errors, and the
+/// directory may sit where other local users can look.
+fn ensure_private_dir(dir: &Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{DirBuilderExt as _, PermissionsExt as _};
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)?;
+        let mode = std::fs::metadata(dir)?.permissions().mode();
+        if mode & 0o077 != 0 {
+            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+        }
+        Ok(())
+    }
+    #[cfg(not(unix))]
+    {
+        std::fs::create_dir_all(dir)
+    }
+}
+
+/// Tightens `dir` to owner-only if it exists with looser permissions; a missing directory is
+/// not an error.
+fn tighten_existing_dir(dir: &Path) -> std::io::Result<()> {
+    match std::fs::metadata(dir) {
+        Ok(m) if m.is_dir() => ensure_private_dir(dir),
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e),
+    }
 }
 
 impl Config {
-    fn parse(url: &str) -> Result<Config> {
-        let invalid = |reason: String| Error::InvalidUrl {
-            url: redact(url),
-            reason,
-        };
+    fn parse(url: &str, options: &crate::OpenOptions) -> Result<Config> {
+        let invalid = |reason: String| Error::invalid_url(url, reason);
         let (base, query) = url.split_once('?').unwrap_or((url, ""));
         let mut kept = Vec::new();
         let mut spool_dir = None;
         let mut spool_max_bytes = DEFAULT_SPOOL_MAX_BYTES;
+        let mut queue_max_bytes = DEFAULT_QUEUE_MAX_BYTES;
         for pair in query.split('&').filter(|p| !p.is_empty()) {
             let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
             match key {
@@ -192,6 +232,12 @@ impl Config {
                         .parse()
                         .map_err(|_| invalid(format!("spool_max_mb={value:?} is not a number")))?;
                     spool_max_bytes = mb.saturating_mul(1024 * 1024);
+                }
+                "queue_max_mb" => {
+                    let mb: u64 = value
+                        .parse()
+                        .map_err(|_| invalid(format!("queue_max_mb={value:?} is not a number")))?;
+                    queue_max_bytes = mb.saturating_mul(1024 * 1024);
                 }
                 _ => kept.push(pair),
             }
@@ -207,13 +253,20 @@ impl Config {
             .filter(|d| !d.is_empty())
             .ok_or_else(|| invalid("missing database name (mysql://USER@HOST:PORT/DB)".to_owned()))?
             .to_owned();
-        let spool_dir = spool_dir
-            .unwrap_or_else(|| std::env::temp_dir().join(format!("relaygate-spool-{db_name}")));
+        // Not the system temp directory: it is shared by every local user.
+        let spool_dir = spool_dir.unwrap_or_else(|| {
+            options
+                .spool_base
+                .clone()
+                .unwrap_or_else(|| PathBuf::from(crate::DEFAULT_DATA_DIR))
+                .join(format!("spool-{}", path_component(&db_name)))
+        });
         Ok(Config {
             opts,
             db_name,
             spool_dir,
             spool_max_bytes,
+            queue_max_bytes,
         })
     }
 }
@@ -391,7 +444,7 @@ impl Spool {
 
     /// Writes one batch as a new spool file; refuses when the spool would exceed its bound.
     fn write(&self, lines: &[u8]) -> std::io::Result<PathBuf> {
-        std::fs::create_dir_all(&self.dir)?;
+        ensure_private_dir(&self.dir)?;
         let used = self.used_bytes()?;
         if used.saturating_add(lines.len() as u64) > self.max_bytes {
             return Err(std::io::Error::other(format!(
@@ -473,7 +526,6 @@ enum WriteCmd {
 }
 
 /// State shared by the store handle and its writer task.
-#[derive(Debug)]
 struct Inner {
     pool: Pool,
     db_name: String,
@@ -481,6 +533,29 @@ struct Inner {
     spool: Spool,
     dropped: AtomicU64,
     spooled: AtomicU64,
+    /// Rows accepted by `record` and not yet written, spooled or dropped, and their bytes.
+    queued_rows: AtomicU64,
+    queued_bytes: AtomicU64,
+    queue_max_bytes: u64,
+    /// Rows that found the queue full and went to the spool instead.
+    overflow_rows: AtomicU64,
+    /// Those rows on their way to the spool (written by a blocking task, never by `record`).
+    overflow: Mutex<Vec<RequestLog>>,
+    /// Whether a blocking task is draining `overflow`.
+    overflow_task: std::sync::atomic::AtomicBool,
+    /// Held while overflow rows are being written, so `flush` can wait for a running drain.
+    overflow_drain: Mutex<()>,
+    runtime: tokio::runtime::Handle,
+}
+
+// Written by hand: the pool's options (and so a derived `Debug`) hold the password.
+impl std::fmt::Debug for Inner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Inner")
+            .field("database", &self.db_name)
+            .field("spool", &self.spool.dir)
+            .finish_non_exhaustive()
+    }
 }
 
 /// The MySQL / MariaDB store. Cheap to share behind an `Arc`.
@@ -503,16 +578,32 @@ impl MysqlStore {
     /// Opens the database named by `url` (`mysql://USER:PASS@HOST:PORT/DB`, with any
     /// `mysql_async` URL parameter such as `require_ssl=true`). Two parameters are relaygate's:
     /// `spool=DIR` (where log rows wait while the server is unreachable; default
-    /// `$TMPDIR/relaygate-spool-DB`) and `spool_max_mb=N` (its bound, default 256).
+    /// `./data/spool-DB`, see [`MysqlStore::open_with`]) and `spool_max_mb=N` (its bound,
+    /// default 256).
     ///
     /// Opening does not wait for the server: it must be called inside a tokio runtime, starts
     /// the log writer, and migrates on first use. Use [`MysqlStore::connect`] to fail early.
     pub fn open(url: &str) -> Result<Self> {
-        let cfg = Config::parse(url)?;
+        Self::open_with(url, &crate::OpenOptions::default())
+    }
+
+    /// Like [`MysqlStore::open`], with `options`: without `spool=` in the URL the spool is
+    /// `SPOOL_BASE/spool-DB`. An existing spool directory with looser permissions is tightened
+    /// to owner-only (0700) here; a missing one is created 0700 when the first batch is
+    /// spooled.
+    pub fn open_with(url: &str, options: &crate::OpenOptions) -> Result<Self> {
+        let cfg = Config::parse(url, options)?;
         let runtime = tokio::runtime::Handle::try_current().map_err(|_| Error::Invalid {
             what: "runtime",
             reason: "the MySQL store must be opened inside a tokio runtime".to_owned(),
         })?;
+        // An existing spool may hold rows from an earlier run: make it private now. A missing
+        // one is created (owner-only) by the first spool write, so that opening has no side
+        // effects on the filesystem, and a failure here is reported again at that write.
+        if let Err(e) = tighten_existing_dir(&cfg.spool_dir) {
+            tracing::warn!(error = %e, dir = %cfg.spool_dir.display(),
+                "cannot make the MySQL spool directory private");
+        }
         let _entered = runtime.enter();
         let inner = Arc::new(Inner {
             pool: Pool::new(cfg.opts),
@@ -525,6 +616,14 @@ impl MysqlStore {
             },
             dropped: AtomicU64::new(0),
             spooled: AtomicU64::new(0),
+            queued_rows: AtomicU64::new(0),
+            queued_bytes: AtomicU64::new(0),
+            queue_max_bytes: cfg.queue_max_bytes,
+            overflow_rows: AtomicU64::new(0),
+            overflow: Mutex::new(Vec::new()),
+            overflow_task: std::sync::atomic::AtomicBool::new(false),
+            overflow_drain: Mutex::new(()),
+            runtime: runtime.clone(),
         });
         let (tx, rx) = mpsc::channel(QUEUE_CAPACITY);
         let writer = runtime.spawn(writer_loop(Arc::clone(&inner), rx));
@@ -553,8 +652,8 @@ impl MysqlStore {
         &self.inner.spool.dir
     }
 
-    /// Log rows dropped: the queue was full, the store closed, or the database and the spool
-    /// both refused them for longer than the queue could hold.
+    /// Log rows dropped: the store was closed, or the database and the spool both refused them
+    /// for longer than the queue could hold.
     pub fn dropped_logs(&self) -> u64 {
         self.inner.dropped.load(Ordering::Relaxed)
     }
@@ -583,6 +682,87 @@ impl MysqlStore {
 }
 
 impl Inner {
+    /// `rows` left the in-memory queue (written, spooled or dropped).
+    fn dequeued(&self, rows: &[RequestLog]) {
+        let bytes: u64 = rows.iter().map(RequestLog::approx_bytes).sum();
+        self.queued_rows
+            .fetch_sub(rows.len() as u64, Ordering::Relaxed);
+        self.queued_bytes.fetch_sub(bytes, Ordering::Relaxed);
+    }
+
+    /// Takes a row the queue had no room for: it goes to the spool from a blocking task, so
+    /// the caller (an async worker) never waits for the disk.
+    fn overflow(self: &Arc<Self>, row: RequestLog) {
+        self.queued_rows.fetch_add(1, Ordering::Relaxed);
+        self.queued_bytes
+            .fetch_add(row.approx_bytes(), Ordering::Relaxed);
+        self.overflow_rows.fetch_add(1, Ordering::Relaxed);
+        match self.overflow.lock() {
+            Ok(mut o) => o.push(row),
+            Err(_) => {
+                self.dequeued(std::slice::from_ref(&row));
+                self.dropped.fetch_add(1, Ordering::Relaxed);
+                tracing::error!(request_id = %row.request_id, "log overflow unusable: request log dropped");
+                return;
+            }
+        }
+        // One drain task at a time; it loops until the list is empty.
+        if !self.overflow_task.swap(true, Ordering::AcqRel) {
+            let inner = Arc::clone(self);
+            drop(self.runtime.spawn_blocking(move || {
+                loop {
+                    inner.drain_overflow();
+                    inner.overflow_task.store(false, Ordering::Release);
+                    // A row pushed after the drain but before the flag cleared would otherwise
+                    // wait for the next overflow or flush.
+                    let more = inner
+                        .overflow
+                        .lock()
+                        .map(|o| !o.is_empty())
+                        .unwrap_or(false);
+                    if !more || inner.overflow_task.swap(true, Ordering::AcqRel) {
+                        break;
+                    }
+                }
+            }));
+        }
+    }
+
+    /// Writes every overflowed row to the spool (blocking: call from a blocking thread).
+    fn drain_overflow(&self) {
+        let Ok(_draining) = self.overflow_drain.lock() else {
+            return;
+        };
+        loop {
+            let rows = match self.overflow.lock() {
+                Ok(mut o) => std::mem::take(&mut *o),
+                Err(_) => return,
+            };
+            if rows.is_empty() {
+                return;
+            }
+            for chunk in rows.chunks(MAX_BATCH) {
+                match self.spool.write(&Spool::encode(chunk)) {
+                    Ok(_) => {
+                        self.spooled
+                            .fetch_add(chunk.len() as u64, Ordering::Relaxed);
+                    }
+                    Err(e) => {
+                        self.dropped
+                            .fetch_add(chunk.len() as u64, Ordering::Relaxed);
+                        tracing::error!(error = %e, rows = chunk.len(),
+                            "log queue full and the spool refused the rows: request logs dropped");
+                    }
+                }
+                self.dequeued(chunk);
+            }
+            tracing::warn!(
+                rows = rows.len(),
+                "log queue full: request logs spooled to disk"
+            );
+        }
+    }
+
     /// Migrates once per store (retried on the next call if it failed).
     async fn ready(&self) -> Result<()> {
         self.migrated
@@ -926,6 +1106,7 @@ impl Writer {
         if self.db_available() {
             match self.inner.insert_logs(&self.pending).await {
                 Ok(()) => {
+                    self.inner.dequeued(&self.pending);
                     self.pending.clear();
                     self.mark_up();
                     return Ok(());
@@ -944,6 +1125,7 @@ impl Writer {
                 let n = self.pending.len();
                 self.inner.spooled.fetch_add(n as u64, Ordering::Relaxed);
                 tracing::warn!(rows = n, file = %path.display(), "request logs spooled to disk");
+                self.inner.dequeued(&self.pending);
                 self.pending.clear();
                 self.spool_dirty = true;
                 Ok(())
@@ -955,6 +1137,7 @@ impl Writer {
                     let n = self.pending.len();
                     self.inner.dropped.fetch_add(n as u64, Ordering::Relaxed);
                     tracing::error!(rows = n, "request log backlog too large: dropped");
+                    self.inner.dequeued(&self.pending);
                     self.pending.clear();
                 }
                 Err(e)
@@ -1501,20 +1684,60 @@ impl TokenStore for MysqlStore {
 
 impl LogStore for MysqlStore {
     fn record(&self, row: RequestLog) {
-        if let Err(cmd) = self.enqueue(WriteCmd::Log(Box::new(row))) {
-            self.inner.dropped.fetch_add(1, Ordering::Relaxed);
-            let id = match &cmd {
-                WriteCmd::Log(r) => r.request_id.as_str(),
-                _ => "",
-            };
-            tracing::error!(request_id = %id, "log queue full or store closed: request log dropped");
+        let inner = &self.inner;
+        let Ok(tx) = self.sender() else {
+            inner.dropped.fetch_add(1, Ordering::Relaxed);
+            tracing::error!(request_id = %row.request_id, "store closed: request log dropped");
+            return;
+        };
+        let bytes = row.approx_bytes();
+        if inner
+            .queued_bytes
+            .load(Ordering::Relaxed)
+            .saturating_add(bytes)
+            > inner.queue_max_bytes
+        {
+            inner.overflow(row);
+            return;
+        }
+        inner.queued_rows.fetch_add(1, Ordering::Relaxed);
+        inner.queued_bytes.fetch_add(bytes, Ordering::Relaxed);
+        match tx.try_send(WriteCmd::Log(Box::new(row))) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(WriteCmd::Log(r))) => {
+                inner.dequeued(std::slice::from_ref(&*r));
+                inner.overflow(*r);
+            }
+            Err(mpsc::error::TrySendError::Closed(WriteCmd::Log(r))) => {
+                inner.dequeued(std::slice::from_ref(&*r));
+                inner.dropped.fetch_add(1, Ordering::Relaxed);
+                tracing::error!(request_id = %r.request_id, "store closed: request log dropped");
+            }
+            Err(_) => {}
+        }
+    }
+
+    fn queue_stats(&self) -> crate::QueueStats {
+        let i = &self.inner;
+        crate::QueueStats {
+            queued_rows: i.queued_rows.load(Ordering::Relaxed),
+            queued_bytes: i.queued_bytes.load(Ordering::Relaxed),
+            overflow_rows: i.overflow_rows.load(Ordering::Relaxed),
+            spooled_rows: i.spooled.load(Ordering::Relaxed),
+            dropped_rows: i.dropped.load(Ordering::Relaxed),
         }
     }
 
     fn flush(&self) -> BoxFuture<'_, Result<()>> {
         let (done, wait) = oneshot::channel();
         let tx = self.sender();
+        let inner = Arc::clone(&self.inner);
         Box::pin(async move {
+            // Overflowed rows first: they are durable once in the spool, which the writer
+            // then replays.
+            tokio::task::spawn_blocking(move || inner.drain_overflow())
+                .await
+                .map_err(|_| Error::Closed)?;
             tx?.send(WriteCmd::Flush(done))
                 .await
                 .map_err(|_| Error::Closed)?;
@@ -1587,18 +1810,18 @@ mod tests {
 
     #[test]
     fn url_parameters_of_our_own_are_removed() {
-        let cfg =
-            Config::parse("mysql://u:secret@127.0.0.1:3306/db?spool=/tmp/a%20b&spool_max_mb=2")
-                .unwrap();
+        let d = crate::OpenOptions::default();
+        let cfg = Config::parse(
+            "mysql://u:secret@127.0.0.1:3306/db?spool=/tmp/a%20b&spool_max_mb=2",
+            &d,
+        )
+        .unwrap();
         assert_eq!(cfg.db_name, "db");
         assert_eq!(cfg.spool_dir, PathBuf::from("/tmp/a b"));
         assert_eq!(cfg.spool_max_bytes, 2 * 1024 * 1024);
-        let cfg = Config::parse("mysql://u@h/other").unwrap();
-        assert_eq!(
-            cfg.spool_dir,
-            std::env::temp_dir().join("relaygate-spool-other")
-        );
-        let err = Config::parse("mysql://u:secret@h:3306/")
+        let cfg = Config::parse("mysql://u@h/other", &d).unwrap();
+        assert_eq!(cfg.spool_dir, Path::new("./data").join("spool-other"));
+        let err = Config::parse("mysql://u:secret@h:3306/", &d)
             .err()
             .unwrap()
             .to_string();
@@ -1607,7 +1830,7 @@ mod tests {
             !err.contains("secret"),
             "passwords stay out of errors: {err}"
         );
-        assert!(Config::parse("mysql://u@h/db?bogus=1").is_err());
+        assert!(Config::parse("mysql://u@h/db?bogus=1", &d).is_err());
     }
 
     #[test]
@@ -1642,5 +1865,77 @@ mod tests {
         let text = String::from_utf8(bytes).unwrap();
         let back: SpoolRow = serde_json::from_str(text.trim()).unwrap();
         assert_eq!(RequestLog::from(back), row);
+    }
+}
+
+#[cfg(test)]
+mod spool_dir_tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+
+    fn scratch(tag: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!(
+            "relaygate-mysql-unit-{tag}-{}-{}",
+            std::process::id(),
+            now_ms()
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        dir
+    }
+
+    #[cfg(unix)]
+    fn mode(p: &Path) -> u32 {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::metadata(p).unwrap().permissions().mode() & 0o777
+    }
+
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn spool_defaults_under_the_data_dir_owner_only() {
+        let base = scratch("spool");
+        let opts = crate::OpenOptions::default().spool_base(&base);
+        // Nothing listens on port 1: opening never waits for the server.
+        let store = MysqlStore::open_with("mysql://root:pw@127.0.0.1:1/my.db", &opts).unwrap();
+        assert_eq!(store.spool_dir(), base.join("spool-my_db"));
+        assert!(!base.exists(), "opening creates nothing");
+        // The first spooled batch creates it, owner-only.
+        store.inner.spool.write(b"{}\n").unwrap();
+        assert_eq!(mode(store.spool_dir()), 0o700);
+        drop(store);
+
+        // An existing directory with loose permissions is tightened.
+        use std::os::unix::fs::PermissionsExt as _;
+        let loose = base.join("spool-other");
+        std::fs::create_dir_all(&loose).unwrap();
+        std::fs::set_permissions(&loose, std::fs::Permissions::from_mode(0o777)).unwrap();
+        let store = MysqlStore::open_with("mysql://root@127.0.0.1:1/other", &opts).unwrap();
+        assert_eq!(store.spool_dir(), loose.as_path());
+        assert_eq!(mode(&loose), 0o700);
+        drop(store);
+
+        // The explicit spool= is honoured and made private too.
+        let explicit = base.join("explicit");
+        let url = format!("mysql://root@127.0.0.1:1/db?spool={}", explicit.display());
+        let store = MysqlStore::open_with(&url, &opts).unwrap();
+        assert_eq!(store.spool_dir(), explicit.as_path());
+        store.inner.spool.write(b"{}\n").unwrap();
+        assert_eq!(mode(&explicit), 0o700);
+        drop(store);
+        let _ = std::fs::remove_dir_all(&base);
+    }
+
+    #[tokio::test]
+    async fn debug_output_never_shows_the_password() {
+        let store =
+            MysqlStore::open("mysql://root:hunter2@127.0.0.1:1/db?spool=/nonexistent/x").unwrap();
+        let shown = format!("{store:?} {:?}", store.inner);
+        assert!(!shown.contains("hunter2"), "{shown}");
+    }
+
+    #[test]
+    fn default_spool_is_not_the_system_temp_dir() {
+        let cfg = Config::parse("mysql://root@h/db", &crate::OpenOptions::default()).unwrap();
+        assert_eq!(cfg.spool_dir, Path::new("./data").join("spool-db"));
+        assert!(!cfg.spool_dir.starts_with(std::env::temp_dir()));
     }
 }

@@ -13,19 +13,80 @@ use crate::{BoxFuture, Error, Result, SharedState};
 
 const STATEMENT_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// The `stats_hourly` key of a (channel, model) pair: a SHA-256 of both, length-prefixed so
+/// that no two pairs share an input. A hash because the names are TEXT of any length and an
+/// index over them has a length limit. Must match `migrations/mysql/0005_rollup_hash.sql`.
+const ROLLUP_DIMS_HASH: &str = "UNHEX(SHA2(CONCAT(CHAR_LENGTH(COALESCE(channel_name, '')), ':', COALESCE(channel_name, ''), model_requested), 256))";
+
+/// The `limit_locks` row that serialises rollups across instances.
+const ROLLUP_LOCK_KEY: &str = "relaygate:rollup";
+
+/// Adds the request logs that started before `before` to `stats_hourly` and deletes them (with
+/// their attempts), in one transaction: a failure anywhere leaves both tables as they were, so
+/// a row is never counted twice nor deleted uncounted. Returns the number of log rows removed.
+///
+/// Instances serialise on a row lock taken inside that transaction (so it is released by the
+/// commit or the rollback, even when the caller gives up half-way): a second instance then
+/// reads after the first committed and finds those rows gone, so running it again, or from
+/// several instances at once, never adds the same rows twice.
+async fn roll_up_and_delete(conn: &mut Conn, before: i64) -> Result<u64> {
+    ensure_lock_row(conn, ROLLUP_LOCK_KEY).await?;
+    // Repeatable read whatever the server's default: the aggregating read then locks the rows
+    // (and gaps) it reads, so a late row cannot slip in between counting and deleting.
+    let mut opts = TxOpts::default();
+    opts.with_isolation_level(mysql_async::IsolationLevel::RepeatableRead);
+    let mut tx = conn.start_transaction(opts).await?;
+    tx.exec_drop(
+        "SELECT key_name FROM limit_locks WHERE key_name = ? FOR UPDATE",
+        (ROLLUP_LOCK_KEY,),
+    )
+    .await?;
+    // Grouped by the hash, not the names: servers compare long TEXT values by a prefix only
+    // (max_sort_length) when grouping. Within a group the names are equal, so MIN is just a
+    // way to name the value under ONLY_FULL_GROUP_BY.
+    let rollup = format!(
+        "INSERT INTO stats_hourly (started_at, token_id, dims_hash, channel_name, model_requested,
+           requests, errors, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens,
+           cost_micro_usd, unpriced)
+         SELECT (started_at DIV 3600000) * 3600000 AS hour, COALESCE(token_id, 0) AS tok,
+           {ROLLUP_DIMS_HASH} AS dims, MIN(COALESCE(channel_name, '')), MIN(model_requested),
+           COUNT(*), SUM(CASE WHEN status >= 400 OR error IS NOT NULL THEN 1 ELSE 0 END),
+           COALESCE(SUM(input_tokens), 0), COALESCE(SUM(output_tokens), 0),
+           COALESCE(SUM(cache_read_tokens), 0), COALESCE(SUM(cache_write_tokens), 0),
+           COALESCE(SUM(cost_micro_usd), 0), SUM(unpriced)
+         FROM request_logs WHERE started_at < ?
+         GROUP BY hour, tok, dims
+         ON DUPLICATE KEY UPDATE requests = requests + VALUES(requests),
+           errors = errors + VALUES(errors), input_tokens = input_tokens + VALUES(input_tokens),
+           output_tokens = output_tokens + VALUES(output_tokens),
+           cache_read_tokens = cache_read_tokens + VALUES(cache_read_tokens),
+           cache_write_tokens = cache_write_tokens + VALUES(cache_write_tokens),
+           cost_micro_usd = cost_micro_usd + VALUES(cost_micro_usd),
+           unpriced = unpriced + VALUES(unpriced)"
+    );
+    tx.exec_drop(rollup, (before,)).await?;
+    tx.exec_drop(
+        "DELETE a FROM request_attempts a JOIN request_logs l ON a.request_id = l.request_id
+         WHERE l.started_at < ?",
+        (before,),
+    )
+    .await?;
+    tx.exec_drop("DELETE FROM request_logs WHERE started_at < ?", (before,))
+        .await?;
+    let removed = tx.affected_rows();
+    tx.commit().await?;
+    Ok(removed)
+}
+
 async fn timed<T>(
     what: &'static str,
     f: impl std::future::Future<Output = Result<T>>,
 ) -> Result<T> {
     match tokio::time::timeout(STATEMENT_TIMEOUT, f).await {
         Ok(r) => r,
-        Err(_) => Err(Error::Invalid {
-            what,
-            reason: format!(
-                "no answer from MySQL within {}s",
-                STATEMENT_TIMEOUT.as_secs()
-            ),
-        }),
+        // A timeout, not a refusal: callers (and the circuit breaker of `Guarded`) treat the
+        // two differently.
+        Err(_) => Err(Error::Timeout { what }),
     }
 }
 
@@ -277,43 +338,16 @@ impl SharedState for MysqlStore {
         Box::pin(async move {
             let mut conn = self.shared_conn().await?;
             timed("cleaning up", async {
-                conn.exec_drop("DELETE FROM rate_events WHERE ts_ms < ?", (now_ms - 3_600_000,))
+                conn.exec_drop(
+                    "DELETE FROM rate_events WHERE ts_ms < ?",
+                    (now_ms - 3_600_000,),
+                )
+                .await?;
+                conn.exec_drop("DELETE FROM leases WHERE until_ms < ?", (now_ms,))
                     .await?;
-                conn.exec_drop("DELETE FROM leases WHERE until_ms < ?", (now_ms,)).await?;
                 let mut removed = 0;
                 if let Some(before) = logs_before_ms {
-                    // Keep hourly aggregates of what is about to go.
-                    conn.exec_drop(
-                        "INSERT INTO stats_hourly (started_at, channel_name, model_requested, token_id,
-                           requests, errors, input_tokens, output_tokens, cache_read_tokens,
-                           cache_write_tokens, cost_micro_usd, unpriced)
-                         SELECT (started_at DIV 3600000) * 3600000, COALESCE(channel_name, ''), model_requested,
-                           COALESCE(token_id, 0), COUNT(*),
-                           SUM(CASE WHEN status >= 400 OR error IS NOT NULL THEN 1 ELSE 0 END),
-                           COALESCE(SUM(input_tokens), 0), COALESCE(SUM(output_tokens), 0),
-                           COALESCE(SUM(cache_read_tokens), 0), COALESCE(SUM(cache_write_tokens), 0),
-                           COALESCE(SUM(cost_micro_usd), 0), SUM(unpriced)
-                         FROM request_logs WHERE started_at < ?
-                         GROUP BY 1, 2, 3, 4
-                         ON DUPLICATE KEY UPDATE requests = requests + VALUES(requests),
-                           errors = errors + VALUES(errors), input_tokens = input_tokens + VALUES(input_tokens),
-                           output_tokens = output_tokens + VALUES(output_tokens),
-                           cache_read_tokens = cache_read_tokens + VALUES(cache_read_tokens),
-                           cache_write_tokens = cache_write_tokens + VALUES(cache_write_tokens),
-                           cost_micro_usd = cost_micro_usd + VALUES(cost_micro_usd),
-                           unpriced = unpriced + VALUES(unpriced)",
-                        (before,),
-                    )
-                    .await?;
-                    conn.exec_drop(
-                        "DELETE a FROM request_attempts a JOIN request_logs l ON a.request_id = l.request_id
-                         WHERE l.started_at < ?",
-                        (before,),
-                    )
-                    .await?;
-                    conn.exec_drop("DELETE FROM request_logs WHERE started_at < ?", (before,))
-                        .await?;
-                    removed = conn.affected_rows();
+                    removed = roll_up_and_delete(&mut conn, before).await?;
                 }
                 Ok(removed)
             })

@@ -5,7 +5,8 @@
 //! never wait on the database lock, and a burst of log rows costs one fsync per batch.
 
 use std::path::{Path, PathBuf};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -35,8 +36,86 @@ const MIGRATIONS: &[&str] = &[
 
 /// Log rows written per transaction at most.
 const MAX_BATCH: usize = 512;
-/// Bound of the writer's queue; past it `record` drops rows (and counts them) rather than block.
-const QUEUE_CAPACITY: usize = 65_536;
+/// Bytes of log rows the writer's queue takes; past it rows take the overflow path.
+const QUEUE_MAX_BYTES: u64 = 64 * 1024 * 1024;
+/// Bytes the overflow path takes on top; past it `record` drops rows (counted and logged)
+/// rather than block or grow without bound.
+const OVERFLOW_MAX_BYTES: u64 = 64 * 1024 * 1024;
+/// Rows kept for a retry after a failed write at most; past it they are dropped (counted).
+const RETRY_MAX_ROWS: usize = 65_536;
+
+/// Log rows between `record` and the database, shared by the store and its writer thread.
+///
+/// `record` runs on async worker threads, so it must never wait: the command channel is
+/// unbounded and the bound is kept here, in bytes. Rows over [`QUEUE_MAX_BYTES`] go to
+/// `overflow` (a short, never contended-for-long lock; the writer takes the whole list at
+/// once) instead of blocking the caller.
+#[derive(Debug)]
+struct LogQueue {
+    /// Bounds in bytes of the channel and of the overflow list.
+    max_bytes: u64,
+    overflow_max_bytes: u64,
+    /// Rows and bytes accepted and not yet durable.
+    rows: AtomicU64,
+    bytes: AtomicU64,
+    overflow_rows: AtomicU64,
+    dropped: AtomicU64,
+    overflow: Mutex<Overflow>,
+}
+
+#[derive(Debug, Default)]
+struct Overflow {
+    rows: Vec<RequestLog>,
+    bytes: u64,
+}
+
+impl LogQueue {
+    fn new(max_bytes: u64, overflow_max_bytes: u64) -> Self {
+        LogQueue {
+            max_bytes,
+            overflow_max_bytes,
+            rows: AtomicU64::new(0),
+            bytes: AtomicU64::new(0),
+            overflow_rows: AtomicU64::new(0),
+            dropped: AtomicU64::new(0),
+            overflow: Mutex::new(Overflow::default()),
+        }
+    }
+
+    fn stats(&self) -> crate::QueueStats {
+        crate::QueueStats {
+            queued_rows: self.rows.load(Ordering::Relaxed),
+            queued_bytes: self.bytes.load(Ordering::Relaxed),
+            overflow_rows: self.overflow_rows.load(Ordering::Relaxed),
+            spooled_rows: 0,
+            dropped_rows: self.dropped.load(Ordering::Relaxed),
+        }
+    }
+
+    fn accepted(&self, bytes: u64) {
+        self.rows.fetch_add(1, Ordering::Relaxed);
+        self.bytes.fetch_add(bytes, Ordering::Relaxed);
+    }
+
+    /// `rows` left the queue (written or dropped).
+    fn done(&self, rows: &[RequestLog]) {
+        let bytes: u64 = rows.iter().map(RequestLog::approx_bytes).sum();
+        self.rows.fetch_sub(rows.len() as u64, Ordering::Relaxed);
+        self.bytes.fetch_sub(bytes, Ordering::Relaxed);
+    }
+
+    /// Moves overflowed rows to the writer's batch.
+    fn drain_overflow(&self, pending: &mut Vec<RequestLog>) {
+        let taken = match self.overflow.lock() {
+            Ok(mut o) => {
+                o.bytes = 0;
+                std::mem::take(&mut o.rows)
+            }
+            Err(_) => return,
+        };
+        pending.extend(taken);
+    }
+}
 
 type Job = Box<dyn FnOnce(&mut Connection) + Send>;
 
@@ -51,10 +130,10 @@ enum WriteCmd {
 /// The SQLite store. Cheap to share behind an `Arc`.
 pub struct SqliteStore {
     path: PathBuf,
-    tx: Mutex<Option<SyncSender<WriteCmd>>>,
+    tx: Mutex<Option<Sender<WriteCmd>>>,
     writer: Mutex<Option<JoinHandle<()>>>,
     readers: Arc<Mutex<Vec<Connection>>>,
-    dropped: std::sync::atomic::AtomicU64,
+    queue: Arc<LogQueue>,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -98,6 +177,10 @@ fn migrate(conn: &mut Connection) -> Result<()> {
 impl SqliteStore {
     /// Opens (creating if needed) the database at `path`, migrates it and starts the writer.
     pub fn open(path: impl AsRef<Path>) -> Result<Self> {
+        Self::open_bounded(path, LogQueue::new(QUEUE_MAX_BYTES, OVERFLOW_MAX_BYTES))
+    }
+
+    fn open_bounded(path: impl AsRef<Path>, queue: LogQueue) -> Result<Self> {
         let path = path.as_ref().to_path_buf();
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir)?;
@@ -106,16 +189,18 @@ impl SqliteStore {
         conn.pragma_update(None, "journal_mode", "WAL")?;
         configure(&conn)?;
         migrate(&mut conn)?;
-        let (tx, rx) = mpsc::sync_channel(QUEUE_CAPACITY);
+        let (tx, rx) = mpsc::channel();
+        let queue = Arc::new(queue);
+        let writer_queue = Arc::clone(&queue);
         let writer = std::thread::Builder::new()
             .name("relaygate-sqlite-writer".to_owned())
-            .spawn(move || writer_loop(conn, rx))?;
+            .spawn(move || writer_loop(conn, rx, &writer_queue))?;
         Ok(SqliteStore {
             path,
             tx: Mutex::new(Some(tx)),
             writer: Mutex::new(Some(writer)),
             readers: Arc::new(Mutex::new(Vec::new())),
-            dropped: std::sync::atomic::AtomicU64::new(0),
+            queue,
         })
     }
 
@@ -124,12 +209,12 @@ impl SqliteStore {
         &self.path
     }
 
-    /// Log rows dropped because the writer's queue was full.
+    /// Log rows dropped: the store was closed, or the queue and its overflow were both full.
     pub fn dropped_logs(&self) -> u64 {
-        self.dropped.load(std::sync::atomic::Ordering::Relaxed)
+        self.queue.dropped.load(Ordering::Relaxed)
     }
 
-    fn sender(&self) -> Result<SyncSender<WriteCmd>> {
+    fn sender(&self) -> Result<Sender<WriteCmd>> {
         self.tx
             .lock()
             .map_err(|_| Error::Closed)?
@@ -190,30 +275,31 @@ impl SqliteStore {
     }
 }
 
-fn writer_loop(mut conn: Connection, rx: Receiver<WriteCmd>) {
+fn writer_loop(mut conn: Connection, rx: Receiver<WriteCmd>, queue: &LogQueue) {
     let mut pending: Vec<RequestLog> = Vec::new();
     let mut oldest: Option<Instant> = None;
     loop {
-        let cmd = match oldest {
-            None => match rx.recv() {
-                Ok(c) => Some(c),
-                Err(_) => break,
-            },
-            Some(t) => {
-                let wait = LOG_FLUSH_INTERVAL.saturating_sub(t.elapsed());
-                match rx.recv_timeout(wait) {
-                    Ok(c) => Some(c),
-                    Err(RecvTimeoutError::Timeout) => None,
-                    Err(RecvTimeoutError::Disconnected) => break,
-                }
-            }
+        // Never an unbounded wait: rows may be waiting in the overflow list, which sends no
+        // wake-up of its own.
+        let wait = oldest.map_or(LOG_FLUSH_INTERVAL, |t| {
+            LOG_FLUSH_INTERVAL.saturating_sub(t.elapsed())
+        });
+        let cmd = match rx.recv_timeout(wait) {
+            Ok(c) => Some(c),
+            Err(RecvTimeoutError::Timeout) => None,
+            Err(RecvTimeoutError::Disconnected) => break,
         };
+        let before = pending.len();
+        queue.drain_overflow(&mut pending);
+        if pending.len() > before {
+            oldest.get_or_insert_with(Instant::now);
+        }
         match cmd {
             Some(WriteCmd::Log(row)) => {
                 pending.push(*row);
                 oldest.get_or_insert_with(Instant::now);
                 if pending.len() >= MAX_BATCH {
-                    let _ = write_logs(&mut conn, &mut pending);
+                    let _ = write_logs(&mut conn, &mut pending, queue);
                     oldest = None;
                 }
             }
@@ -233,35 +319,55 @@ fn writer_loop(mut conn: Connection, rx: Receiver<WriteCmd>) {
                 }
             }
             Some(WriteCmd::Job(job)) => {
-                let _ = write_logs(&mut conn, &mut pending);
+                let _ = write_logs(&mut conn, &mut pending, queue);
                 oldest = None;
                 job(&mut conn);
             }
             Some(WriteCmd::Flush(done)) => {
-                let r = write_logs(&mut conn, &mut pending);
+                let r = write_logs(&mut conn, &mut pending, queue);
                 oldest = None;
                 let _ = done.send(r);
             }
             None => {
-                let _ = write_logs(&mut conn, &mut pending);
-                oldest = None;
+                if oldest.is_some_and(|t| t.elapsed() >= LOG_FLUSH_INTERVAL)
+                    || pending.len() >= MAX_BATCH
+                {
+                    let _ = write_logs(&mut conn, &mut pending, queue);
+                    oldest = None;
+                }
             }
         }
     }
-    let _ = write_logs(&mut conn, &mut pending);
+    queue.drain_overflow(&mut pending);
+    let _ = write_logs(&mut conn, &mut pending, queue);
 }
 
-fn write_logs(conn: &mut Connection, pending: &mut Vec<RequestLog>) -> Result<()> {
+fn write_logs(
+    conn: &mut Connection,
+    pending: &mut Vec<RequestLog>,
+    queue: &LogQueue,
+) -> Result<()> {
     if pending.is_empty() {
         return Ok(());
     }
     let r = insert_logs(conn, pending);
     match &r {
-        Ok(()) => pending.clear(),
+        Ok(()) => {
+            queue.done(pending);
+            pending.clear();
+        }
         Err(e) => {
             // Keep the rows for the next tick unless the backlog is unreasonable.
             tracing::error!(error = %e, rows = pending.len(), "writing request logs failed");
-            if pending.len() > QUEUE_CAPACITY {
+            if pending.len() > RETRY_MAX_ROWS {
+                queue
+                    .dropped
+                    .fetch_add(pending.len() as u64, Ordering::Relaxed);
+                tracing::error!(
+                    rows = pending.len(),
+                    "request log backlog too large: dropped"
+                );
+                queue.done(pending);
                 pending.clear();
             }
         }
@@ -683,22 +789,44 @@ impl TokenStore for SqliteStore {
 
 impl LogStore for SqliteStore {
     fn record(&self, row: RequestLog) {
+        let q = &self.queue;
         let Ok(tx) = self.sender() else {
-            self.dropped
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            q.dropped.fetch_add(1, Ordering::Relaxed);
             tracing::error!(request_id = %row.request_id, "store closed: request log dropped");
             return;
         };
-        if let Err(e) = tx.try_send(WriteCmd::Log(Box::new(row))) {
-            self.dropped
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            let id = match &e {
-                mpsc::TrySendError::Full(WriteCmd::Log(r))
-                | mpsc::TrySendError::Disconnected(WriteCmd::Log(r)) => r.request_id.clone(),
-                _ => String::new(),
-            };
-            tracing::error!(request_id = %id, "log queue full or closed: request log dropped");
+        let bytes = row.approx_bytes();
+        if q.bytes.load(Ordering::Relaxed).saturating_add(bytes) <= q.max_bytes {
+            q.accepted(bytes);
+            if let Err(mpsc::SendError(cmd)) = tx.send(WriteCmd::Log(Box::new(row))) {
+                // The writer is gone (closing): the row is lost, and said so.
+                q.dropped.fetch_add(1, Ordering::Relaxed);
+                if let WriteCmd::Log(r) = cmd {
+                    q.done(std::slice::from_ref(&*r));
+                    tracing::error!(request_id = %r.request_id, "store closed: request log dropped");
+                }
+            }
+            return;
         }
+        // The queue holds its share: the back-pressure path takes the row instead.
+        let Ok(mut overflow) = q.overflow.lock() else {
+            q.dropped.fetch_add(1, Ordering::Relaxed);
+            tracing::error!(request_id = %row.request_id, "log overflow unusable: request log dropped");
+            return;
+        };
+        if overflow.bytes.saturating_add(bytes) > q.overflow_max_bytes {
+            drop(overflow);
+            q.dropped.fetch_add(1, Ordering::Relaxed);
+            tracing::error!(request_id = %row.request_id,
+                "log queue and overflow full: request log dropped");
+            return;
+        }
+        // Counted before the writer can see the row, so its `done` never runs ahead.
+        q.accepted(bytes);
+        q.overflow_rows.fetch_add(1, Ordering::Relaxed);
+        overflow.bytes += bytes;
+        overflow.rows.push(row);
+        drop(overflow);
     }
 
     fn flush(&self) -> BoxFuture<'_, Result<()>> {
@@ -715,22 +843,33 @@ impl LogStore for SqliteStore {
     fn query_logs(&self, query: LogQuery) -> BoxFuture<'_, Result<Vec<RequestLog>>> {
         self.read(move |conn| query_logs(conn, &query))
     }
+
+    fn queue_stats(&self) -> crate::QueueStats {
+        self.queue.stats()
+    }
 }
 
 impl CooldownStore for SqliteStore {
     fn save_cooldown(&self, row: CooldownRow) {
-        if let Ok(tx) = self.sender()
-            && tx.try_send(WriteCmd::Cooldown(row)).is_err()
+        if self
+            .sender()
+            .and_then(|tx| tx.send(WriteCmd::Cooldown(row)).map_err(|_| Error::Closed))
+            .is_err()
         {
-            tracing::error!("write queue full: cooldown not persisted");
+            tracing::error!("store closed: cooldown not persisted");
         }
     }
 
     fn clear_cooldown(&self, target: String) {
-        if let Ok(tx) = self.sender()
-            && tx.try_send(WriteCmd::ClearCooldown(target)).is_err()
+        if self
+            .sender()
+            .and_then(|tx| {
+                tx.send(WriteCmd::ClearCooldown(target))
+                    .map_err(|_| Error::Closed)
+            })
+            .is_err()
         {
-            tracing::error!("write queue full: cooldown clear not persisted");
+            tracing::error!("store closed: cooldown clear not persisted");
         }
     }
 
@@ -774,5 +913,77 @@ impl Store for SqliteStore {
                 other => other,
             }
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+
+    fn row(id: usize) -> RequestLog {
+        RequestLog {
+            request_id: format!("q-{id:04}"),
+            started_at_ms: 1_700_000_000_000,
+            client_protocol: "openai".to_owned(),
+            model_requested: "m".to_owned(),
+            status: 200,
+            // About 1 KiB per row, so the small test bounds are reached after a few rows.
+            error: Some("e".repeat(1000)),
+            ..RequestLog::default()
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_full_queue_overflows_without_blocking_and_loses_nothing_silently() {
+        let dir = std::env::temp_dir().join(format!(
+            "relaygate-sqlite-queue-{}-{}",
+            std::process::id(),
+            now_ms()
+        ));
+        let per_row = row(0).approx_bytes();
+        // Room for 10 rows in the queue and 10 in the overflow.
+        let store = SqliteStore::open_bounded(
+            dir.join("db.sqlite"),
+            LogQueue::new(per_row * 10, per_row * 10),
+        )
+        .unwrap();
+        // Hold the writer thread so nothing drains while the rows arrive.
+        let (release, gate) = std::sync::mpsc::channel::<()>();
+        let (started, running) = std::sync::mpsc::channel::<()>();
+        let held = store.write(move |_| {
+            let _ = started.send(());
+            let _ = gate.recv();
+            Ok(())
+        });
+        running.recv().unwrap();
+        for i in 0..25 {
+            store.record(row(i)); // returns at once although the writer is stuck
+        }
+        let stats = store.queue_stats();
+        assert_eq!(stats.queued_rows, 20, "{stats:?}");
+        assert_eq!(stats.queued_bytes, per_row * 20);
+        assert_eq!(stats.overflow_rows, 10);
+        assert_eq!(stats.dropped_rows, 5, "counted, never silent");
+        assert_eq!(store.dropped_logs(), 5);
+        release.send(()).unwrap();
+        held.await.unwrap();
+        store.flush().await.unwrap();
+        let logged = store
+            .query_logs(LogQuery {
+                limit: 100,
+                ..LogQuery::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(logged.len(), 20, "overflowed rows are written too");
+        let stats = store.queue_stats();
+        assert_eq!((stats.queued_rows, stats.queued_bytes), (0, 0), "{stats:?}");
+        // With room again, rows take the queue.
+        store.record(row(100));
+        store.flush().await.unwrap();
+        assert_eq!(store.queue_stats().overflow_rows, 10);
+        store.close().await.unwrap();
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }
