@@ -106,8 +106,19 @@ fn run(args: ServeArgs) -> anyhow::Result<()> {
 
 #[allow(clippy::print_stdout)]
 async fn serve_main(cfg: config::Config, config_path: Option<PathBuf>) -> anyhow::Result<()> {
-    let store = relaygate_store::open(&cfg.storage)
-        .with_context(|| format!("opening storage {}", cfg.storage))?;
+    let shown_storage = relaygate_store::redact_url(&cfg.storage);
+    let opened = relaygate_store::open(&cfg.storage)
+        .with_context(|| format!("opening storage {shown_storage}"))?;
+    // Request-path store calls (limits, leases, budgets) get a deadline and a circuit breaker,
+    // so a slow or absent database costs a request at most the deadline.
+    let store: std::sync::Arc<dyn relaygate_store::Store> =
+        std::sync::Arc::new(relaygate_store::Guarded::with_config(
+            opened,
+            relaygate_store::GuardConfig {
+                deadline: cfg.storage_policy.request_deadline,
+                ..relaygate_store::GuardConfig::default()
+            },
+        ));
     for spec in &cfg.channels {
         store
             .upsert_channel(spec.clone())
@@ -120,7 +131,9 @@ async fn serve_main(cfg: config::Config, config_path: Option<PathBuf>) -> anyhow
             .await
             .with_context(|| format!("token {:?}", spec.name))?;
     }
-    let gateway = Gateway::new(cfg.proxy.clone(), std::sync::Arc::clone(&store)).await?;
+    let gateway = Gateway::new(cfg.proxy.clone(), std::sync::Arc::clone(&store))
+        .await
+        .with_context(|| format!("loading the routing table from storage {shown_storage}"))?;
     tokio::task::spawn_blocking(relaygate_proxy::preload_tokenizer);
     let generated_password = if cfg.admin_enabled {
         let setup = relaygate_admin::ensure_password(&*store, cfg.admin_password.as_deref())
@@ -153,7 +166,7 @@ async fn serve_main(cfg: config::Config, config_path: Option<PathBuf>) -> anyhow
         "relaygate {} listening on http://{addr}",
         env!("CARGO_PKG_VERSION")
     );
-    say!("  storage: {}", cfg.storage);
+    say!("  storage: {shown_storage}");
     match &config_path {
         Some(p) => say!("  config:  {}", p.display()),
         None => say!("  config:  none (pass --config relaygate.toml or set RELAYGATE_CONFIG)"),

@@ -117,6 +117,31 @@ fn unknown_config_keys_name_the_key_and_line() {
 }
 
 #[test]
+fn a_database_password_never_appears_in_errors() {
+    let dir = temp_dir("dbpw");
+    let path = dir.join("db.toml");
+    // Nothing listens on port 1: opening fails, and the error names the URL.
+    std::fs::write(
+        &path,
+        "listen = \"127.0.0.1:0\"\nstorage = \"mysql://relay:S3cretPassw0rd@127.0.0.1:1/relaygate\"\n",
+    )
+    .unwrap();
+    let out = Command::new(BIN)
+        .args(["serve", "--config", path.to_str().unwrap()])
+        .env("RELAYGATE_LOG", "debug")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!all.contains("S3cretPassw0rd"), "{all}");
+    assert!(all.contains("relay:***@127.0.0.1:1"), "{all}");
+}
+
+#[test]
 fn starts_without_a_config_and_explains_the_setup() {
     let dir = temp_dir("noconfig");
     let db = format!("sqlite://{}", dir.join("x.db").display());

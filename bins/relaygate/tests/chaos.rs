@@ -273,7 +273,10 @@ impl PrivateMariaDb {
         self.child = Some(child);
         let deadline = std::time::Instant::now() + Duration::from_secs(30);
         while !self.sql("SELECT 1") {
-            assert!(std::time::Instant::now() < deadline, "private mariadbd did not start");
+            assert!(
+                std::time::Instant::now() < deadline,
+                "private mariadbd did not start"
+            );
             std::thread::sleep(Duration::from_millis(100));
         }
     }
@@ -485,7 +488,10 @@ async fn mariadb_stopped_for_30s_under_load_loses_and_duplicates_no_row() {
         outage[outage.len() / 2],
         outage[outage.len() - 1]
     );
-    assert!(p99 < Duration::from_secs(1), "p99 during the outage: {p99:?}");
+    assert!(
+        p99 < Duration::from_secs(1),
+        "p99 during the outage: {p99:?}"
+    );
     let served = seen.iter().filter(|s| s.0 == 1 && s.1 == 200).count();
     assert!(
         served * 10 >= outage.len() * 9,

@@ -268,6 +268,42 @@ pub fn render(st: &AppState) -> String {
         "relaygate_refused_log_rows_dropped_total {}",
         st.gateway.observer().refused_rows_dropped()
     );
+    let q = st.gateway.store().queue_stats();
+    for (name, kind, help, value) in [
+        (
+            "relaygate_log_queue_rows",
+            "gauge",
+            "Log rows accepted and not yet written.",
+            q.queued_rows,
+        ),
+        (
+            "relaygate_log_queue_bytes",
+            "gauge",
+            "Approximate bytes of the queued log rows.",
+            q.queued_bytes,
+        ),
+        (
+            "relaygate_log_queue_overflow_rows_total",
+            "counter",
+            "Log rows that found the queue full and took the back-pressure path (SQLite overflow list, MySQL spool).",
+            q.overflow_rows,
+        ),
+        (
+            "relaygate_log_spooled_rows_total",
+            "counter",
+            "Log rows written to the on-disk spool (MySQL).",
+            q.spooled_rows,
+        ),
+        (
+            "relaygate_log_dropped_rows_total",
+            "counter",
+            "Log rows lost (store closed, or the back-pressure path full too); each is also logged as an error.",
+            q.dropped_rows,
+        ),
+    ] {
+        head(&mut out, name, kind, help);
+        let _ = writeln!(out, "{name} {value}");
+    }
     out
 }
 

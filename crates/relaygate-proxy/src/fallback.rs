@@ -71,7 +71,12 @@ impl LocalLimits {
         }
         if events.len() >= limit as usize {
             let oldest = events.front().copied().unwrap_or(now_ms);
-            return Some(oldest.saturating_add(window_ms).saturating_sub(now_ms).max(1));
+            return Some(
+                oldest
+                    .saturating_add(window_ms)
+                    .saturating_sub(now_ms)
+                    .max(1),
+            );
         }
         events.push_back(now_ms);
         None
@@ -112,7 +117,14 @@ mod tests {
         assert_eq!(l.try_rate("c", 2, 60_000, 0), None);
         assert_eq!(l.try_rate("c", 2, 60_000, 10_000), None);
         assert_eq!(l.try_rate("c", 2, 60_000, 20_000), Some(40_000));
-        assert_eq!(l.try_rate("c", 2, 60_000, 60_000), None, "the first slot freed");
-        assert!(l.try_rate("d", 0, 60_000, 0).is_some(), "limit 0 admits nothing");
+        assert_eq!(
+            l.try_rate("c", 2, 60_000, 60_000),
+            None,
+            "the first slot freed"
+        );
+        assert!(
+            l.try_rate("d", 0, 60_000, 0).is_some(),
+            "limit 0 admits nothing"
+        );
     }
 }

@@ -42,8 +42,8 @@ pub use config::{
     TokenBudget,
 };
 pub use error::Error;
-pub use gateway::{CooldownView, Gateway};
 pub use fallback::WhenUnavailable;
+pub use gateway::{CooldownView, Gateway};
 pub use observe::OTHER_MODEL;
 pub use probe::ChannelTest;
 pub use relay::{RelayStream, ResponseBody, SideBody};
