@@ -499,3 +499,129 @@ async fn mariadb_stopped_for_30s_under_load_loses_and_duplicates_no_row() {
         outage.len()
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn slowloris_and_a_thousand_random_cancels_against_the_binary() {
+    let mock = MockUpstream::start().await.unwrap();
+    // 80 ms to the answer's head: cancels from 40 ms on fall before and after the first byte.
+    mock.on_any(relaygate_testkit::Behavior::Delay(
+        Duration::from_millis(80),
+        Box::new(relaygate_testkit::Behavior::Ok),
+    ));
+    mock.set_event_gap(Duration::from_millis(2));
+    let dir = temp_dir("slowloris");
+    let db = dir.join("relaygate.db");
+    let cfg = config(
+        &dir,
+        &format!("sqlite://{}", db.display()),
+        &mock.url(),
+        "[timeouts]\nclient_header_secs = 3\n",
+    );
+    let (mut child, url, _) = common::start(&["serve", "--config", cfg.to_str().unwrap()], &[]);
+    let addr = url.trim_start_matches("http://").to_owned();
+
+    // 1,000 connections that send part of a head and then nothing.
+    let mut slow = Vec::new();
+    for _ in 0..1000 {
+        let mut s = TcpStream::connect(&addr).unwrap();
+        s.write_all(b"POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\nx-slow: ")
+            .unwrap();
+        slow.push(s);
+    }
+    let body = r#"{"model":"gpt-x","messages":[{"role":"user","content":"hi"}]}"#;
+    let auth = format!("Bearer {TOKEN}");
+    let mut conn = Conn::open(&url);
+    assert_eq!(
+        conn.send(
+            "POST",
+            "/v1/chat/completions",
+            &[("authorization", &auth)],
+            body
+        )
+        .0,
+        200
+    );
+    let mut times = Vec::new();
+    for _ in 0..5 {
+        let started = std::time::Instant::now();
+        let (status, _) = conn.send(
+            "POST",
+            "/v1/chat/completions",
+            &[("authorization", &auth)],
+            body,
+        );
+        assert_eq!(status, 200);
+        times.push(started.elapsed());
+    }
+    times.sort();
+    // The upstream itself takes 80 ms; the gateway may add little beside it.
+    assert!(
+        times[2] < Duration::from_millis(180),
+        "median {:?} with 1,000 slow clients",
+        times[2]
+    );
+    // The slow heads are closed once client_header_secs is over.
+    for s in slow.iter_mut().take(10) {
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let mut buf = Vec::new();
+        assert!(
+            s.read_to_end(&mut buf).is_ok(),
+            "a slow head was not closed"
+        );
+    }
+    drop(slow);
+
+    // 1,000 requests sent whole, each dropped by its client at a different moment.
+    const N: usize = 1000;
+    let workers: Vec<_> = (0..25)
+        .map(|w| {
+            let (addr, auth) = (addr.clone(), auth.clone());
+            std::thread::spawn(move || {
+                for i in (w..N).step_by(25) {
+                    let stream = i % 3 != 0;
+                    let body = format!(
+                        r#"{{"model":"gpt-x","stream":{stream},"messages":[{{"role":"user","content":"hi"}}]}}"#
+                    );
+                    let mut s = TcpStream::connect(&addr).unwrap();
+                    let req = format!(
+                        "POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\nauthorization: {auth}\r\ncontent-length: {}\r\n\r\n{body}",
+                        body.len()
+                    );
+                    s.write_all(req.as_bytes()).unwrap();
+                    let cancel_after = Duration::from_micros(40_000 + (i as u64 * 7919) % 180_000);
+                    s.set_read_timeout(Some(cancel_after)).unwrap();
+                    let started = std::time::Instant::now();
+                    let mut buf = [0u8; 4096];
+                    while started.elapsed() < cancel_after {
+                        match s.read(&mut buf) {
+                            Ok(0) | Err(_) => break,
+                            Ok(_) => {}
+                        }
+                    }
+                    // Dropped here: the gateway sees the connection close.
+                }
+            })
+        })
+        .collect();
+    for w in workers {
+        w.join().unwrap();
+    }
+    // Let the gateway notice the last closes, then stop it (SIGTERM flushes every row).
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    sigterm(&mut child);
+    let store = relaygate_store::SqliteStore::open(&db).unwrap();
+    let rows = relaygate_store::LogStore::query_logs(
+        &store,
+        relaygate_store::LogQuery {
+            limit: 100_000,
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    // 6 normal requests above, then the 1,000 cancelled ones: one row each.
+    assert_eq!(rows.len(), 6 + N, "one row per request");
+    let cancelled = rows.iter().filter(|r| r.status == 499).count();
+    assert!(cancelled > 0 && cancelled <= N);
+    assert!(rows.iter().all(|r| r.status == 200 || r.status == 499));
+}
