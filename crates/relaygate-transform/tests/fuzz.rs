@@ -835,3 +835,99 @@ fn gemini_json_paths_100_000_keys_deep_are_ignored() {
         run_stream(Protocol::Gemini, client, &events, &[]).unwrap();
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
+
+    /// What a conversion emits is a request the upstream protocol's own decoder takes: it
+    /// converts on to every other protocol. (`EmptyRequest` is the one accepted refusal: a
+    /// source holding only an empty system block yields an empty system message, which the
+    /// next hop drops.)
+    #[test]
+    fn converted_requests_convert_again(body in request_body()) {
+        for client in Protocol::ALL {
+            for upstream in Protocol::ALL {
+                if client == upstream {
+                    continue;
+                }
+                let Ok(c) = convert_request(client, upstream, &body, &request_opts(false)) else {
+                    continue;
+                };
+                for next in Protocol::ALL {
+                    if next == upstream {
+                        continue;
+                    }
+                    let r = convert_request(upstream, next, &c.value, &request_opts(false));
+                    prop_assert!(
+                        r.is_ok() || r == Err(relaygate_transform::Error::EmptyRequest),
+                        "{client} -> {upstream} -> {next}: {:?}\n in: {}\n mid: {}",
+                        r.err(),
+                        String::from_utf8_lossy(&body),
+                        String::from_utf8_lossy(&c.value)
+                    );
+                }
+            }
+        }
+    }
+
+    /// A converted response is a response of the client protocol: it converts on.
+    #[test]
+    fn converted_responses_convert_again(body in response_body()) {
+        for up in Protocol::ALL {
+            for client in Protocol::ALL {
+                if client == up {
+                    continue;
+                }
+                let Ok(c) = convert_response(up, client, &body, &response_opts()) else {
+                    continue;
+                };
+                for next in Protocol::ALL {
+                    if next != client {
+                        let r = convert_response(client, next, &c.value, &response_opts());
+                        prop_assert!(
+                            r.is_ok(),
+                            "{up} -> {client} -> {next}: {:?}\n in: {}\n mid: {}",
+                            r.err(),
+                            String::from_utf8_lossy(&body),
+                            String::from_utf8_lossy(&c.value)
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    /// Whatever events a stream converter emitted, they form a stream of the client protocol:
+    /// aggregated as a body, they convert to every other protocol.
+    #[test]
+    fn converted_streams_aggregate_again(events in prop::collection::vec(shaped_event(), 0..12)) {
+        for up in Protocol::ALL {
+            for client in Protocol::ALL {
+                if client == up {
+                    continue;
+                }
+                let mut conv = stream_converter(up, client, &response_opts());
+                let mut out = Vec::new();
+                for e in &events {
+                    let _ = conv.push(e, &mut out);
+                }
+                let _ = conv.finish(&mut out);
+                let mut body = Vec::new();
+                for e in &out {
+                    e.encode_into(&mut body);
+                }
+                for next in Protocol::ALL {
+                    if next != client {
+                        let r = convert_response(client, next, &body, &response_opts());
+                        prop_assert!(
+                            r.is_ok(),
+                            "{up} -> {client} -> {next}: {:?}\n stream: {}",
+                            r.err(),
+                            String::from_utf8_lossy(&body)
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
