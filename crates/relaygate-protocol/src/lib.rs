@@ -41,6 +41,12 @@ pub enum Error {
     /// The request body is JSON but not an object.
     #[error("request body must be a JSON object")]
     NotAnObject,
+    /// The request body nests arrays and objects as deep as the limit or deeper.
+    #[error("request body nests {limit} levels deep or more")]
+    TooDeep {
+        /// The nesting that is refused.
+        limit: usize,
+    },
 }
 
 /// One of the four wire protocols, as spoken by a client or by a channel.

@@ -79,12 +79,60 @@ impl<'de> Deserialize<'de> for StreamFlag {
     }
 }
 
+/// The nesting of arrays and objects at which a request body is refused (`{}` is one level):
+/// at most `MAX_DEPTH - 1` levels pass.
+///
+/// Exactly `serde_json`'s recursion limit (128, which refuses the 128th level), the one every
+/// other decoder of the gateway parses with. The peek needs its own check: serde skips the fields it does not read without counting
+/// their depth, so without it a body nested 100 000 levels deep would pass the peek and be
+/// forwarded to a same-protocol upstream.
+pub const MAX_DEPTH: usize = 128;
+
 fn ensure_object(body: &[u8]) -> Result<(), Error> {
     match body.iter().find(|b| !b.is_ascii_whitespace()) {
-        Some(b'{') => Ok(()),
-        Some(_) => Err(Error::NotAnObject),
-        None => Err(Error::InvalidJson("empty body".to_owned())),
+        Some(b'{') => {}
+        Some(_) => return Err(Error::NotAnObject),
+        None => return Err(Error::InvalidJson("empty body".to_owned())),
     }
+    check_depth(body)
+}
+
+/// Refuses bodies nested [`MAX_DEPTH`] levels deep or more, scanning the bytes once without recursion.
+///
+/// Brackets inside strings do not count. The scan trusts the body to be JSON: a body that is
+/// not fails in the parse that follows, whatever this scan concluded.
+fn check_depth(body: &[u8]) -> Result<(), Error> {
+    let mut depth = 0usize;
+    let mut i = 0;
+    while let Some(&b) = body.get(i) {
+        match b {
+            b'"' => {
+                // Skip to the closing quote, stepping over escapes.
+                i += 1;
+                loop {
+                    match memchr::memchr2(b'"', b'\\', body.get(i..).unwrap_or_default()) {
+                        Some(off) if body.get(i + off) == Some(&b'\\') => i += off + 2,
+                        Some(off) => {
+                            i += off;
+                            break;
+                        }
+                        // Unterminated string: the parser reports it.
+                        None => return Ok(()),
+                    }
+                }
+            }
+            b'[' | b'{' => {
+                depth += 1;
+                if depth >= MAX_DEPTH {
+                    return Err(Error::TooDeep { limit: MAX_DEPTH });
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+        i += 1;
+    }
+    Ok(())
 }
 
 /// Reads the model and stream flag from a JSON request body.
@@ -214,6 +262,30 @@ mod tests {
             String::from_utf8(out).unwrap(),
             r#"{ "a" : [1, {"model":"inner"}],  "model" : "new\"one" , "z":"\n" }"#
         );
+    }
+
+    #[test]
+    fn depth_limit_matches_the_json_parser() {
+        let nest = |d: usize| format!(r#"{{"model":"m","a":{}1{}}}"#, "[".repeat(d), "]".repeat(d));
+        // The object itself is one level: `MAX_DEPTH - 2` arrays inside it are the most allowed,
+        // as for serde_json.
+        for d in [MAX_DEPTH - 2, MAX_DEPTH - 1, MAX_DEPTH, 100_000] {
+            let body = nest(d);
+            let serde_ok = serde_json::from_str::<serde_json::Value>(&body).is_ok();
+            let peek = peek_request(body.as_bytes());
+            assert_eq!(peek.is_ok(), serde_ok, "depth {d}: {peek:?}");
+            assert_eq!(
+                rewrite_model(body.as_bytes(), "x").is_ok(),
+                serde_ok,
+                "depth {d}"
+            );
+            if !serde_ok {
+                assert_eq!(peek, Err(Error::TooDeep { limit: MAX_DEPTH }));
+            }
+        }
+        // Brackets in strings, escaped quotes included, do not count.
+        let body = format!(r#"{{"model":"m","s":"\"{}"}}"#, "[".repeat(1000));
+        assert!(peek_request(body.as_bytes()).is_ok());
     }
 
     #[test]

@@ -563,7 +563,7 @@ fn walk_anthropic(acc: &mut Acc, v: &Value) {
         Some(Value::Array(blocks)) => {
             acc.message_start("system");
             for b in blocks {
-                anthropic_block(acc, b, true);
+                anthropic_block(acc, b, true, 0);
             }
         }
         _ => {}
@@ -580,7 +580,7 @@ fn walk_anthropic(acc: &mut Acc, v: &Value) {
                 // Thinking of earlier assistant turns is dropped from the context by the API.
                 let keep_thinking = Some(i) == last_assistant;
                 for b in blocks {
-                    anthropic_block(acc, b, keep_thinking);
+                    anthropic_block(acc, b, keep_thinking, 0);
                 }
             }
             Some(other) => acc.json(other),
@@ -606,7 +606,16 @@ fn walk_anthropic(acc: &mut Acc, v: &Value) {
     acc.tools(&defs, server, forced);
 }
 
-fn anthropic_block(acc: &mut Acc, b: &Value, keep_thinking: bool) {
+/// Blocks nest (documents and tool results hold blocks); past this depth a block is skipped and
+/// the count marked inexact, so even a value that did not come through the depth-limited JSON
+/// parser cannot overflow the stack (serializing it for [`Acc::json`] would recurse as well).
+const MAX_BLOCK_DEPTH: usize = 128;
+
+fn anthropic_block(acc: &mut Acc, b: &Value, keep_thinking: bool, depth: usize) {
+    if depth >= MAX_BLOCK_DEPTH {
+        acc.inexact();
+        return;
+    }
     match str_of(b, "type") {
         "text" => acc.text(str_of(b, "text")),
         "image" => {
@@ -625,7 +634,7 @@ fn anthropic_block(acc: &mut Acc, b: &Value, keep_thinking: bool) {
                     Some(Value::String(s)) => acc.text(s),
                     Some(Value::Array(blocks)) => {
                         for inner in blocks {
-                            anthropic_block(acc, inner, false);
+                            anthropic_block(acc, inner, false, depth + 1);
                         }
                     }
                     _ => {}
@@ -648,7 +657,7 @@ fn anthropic_block(acc: &mut Acc, b: &Value, keep_thinking: bool) {
                 Some(Value::String(s)) => acc.text(s),
                 Some(Value::Array(blocks)) => {
                     for inner in blocks {
-                        anthropic_block(acc, inner, false);
+                        anthropic_block(acc, inner, false, depth + 1);
                     }
                 }
                 _ => {}
@@ -665,7 +674,7 @@ fn anthropic_block(acc: &mut Acc, b: &Value, keep_thinking: bool) {
             acc.text(str_of(b, "title"));
             acc.text(str_of(b, "source"));
             for inner in array(b, "content") {
-                anthropic_block(acc, inner, false);
+                anthropic_block(acc, inner, false, depth + 1);
             }
         }
         _ => {
@@ -973,6 +982,41 @@ fn gemini_part(acc: &mut Acc, p: &Value) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn deeply_nested_blocks_end_without_overflow() -> Result<(), Error> {
+        // 100 000 tool results, each holding the next, built without recursion.
+        let mut v = serde_json::json!({"type": "text", "text": "leaf"});
+        for _ in 0..100_000 {
+            let mut m = serde_json::Map::new();
+            m.insert("type".into(), "tool_result".into());
+            m.insert("content".into(), Value::Array(vec![v]));
+            v = Value::Object(m);
+        }
+        let mut acc = Acc::new(family("claude-sonnet-4-5"), tokenizer(Encoding::O200kBase)?);
+        anthropic_block(&mut acc, &v, true, 0);
+        let n = acc.finish();
+        assert!(!n.exact, "a cut walk is never reported exact");
+        // serde_json drops recursively: take the tree apart level by level.
+        let mut cur = Some(v);
+        while let Some(Value::Object(mut m)) = cur {
+            cur = m.remove("content").and_then(|c| match c {
+                Value::Array(mut a) => a.pop(),
+                _ => None,
+            });
+        }
+        // Through the public API the JSON parser's own limit (128) answers first.
+        let body = format!(
+            r#"{{"messages":[{{"role":"user","content":{}1{}}}]}}"#,
+            "[".repeat(100_000),
+            "]".repeat(100_000)
+        );
+        assert!(matches!(
+            count_request(Protocol::Anthropic, "claude-sonnet-4-5", body.as_bytes()),
+            Err(Error::InvalidJson(_))
+        ));
+        Ok(())
+    }
 
     #[test]
     fn families() {

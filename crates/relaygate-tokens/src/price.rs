@@ -455,16 +455,23 @@ pub fn cost(table: &PriceTable, model: &str, usage: &Usage, tier: ServiceTier) -
     };
     let t = |n: u64, per_m: u64| u128::from(n) * u128::from(per_m);
     let reasoning = usage.reasoning.min(usage.output);
-    let sum = t(usage.input, p.input)
-        + t(usage.output - reasoning, p.output)
-        + t(reasoning, p.reasoning.unwrap_or(p.output))
-        + t(usage.cache_read, p.cache_read)
-        + t(usage.cache_write_5m, p.cache_write_5m)
-        + t(usage.cache_write_1h, p.cache_write_1h);
+    // Each product of two u64 fits in u128, but their sum and the multiplier need not: token
+    // counts come from the upstream, so every step saturates (the result is then capped at
+    // i64::MAX below) instead of wrapping or panicking.
+    let sum = [
+        t(usage.input, p.input),
+        t(usage.output - reasoning, p.output),
+        t(reasoning, p.reasoning.unwrap_or(p.output)),
+        t(usage.cache_read, p.cache_read),
+        t(usage.cache_write_5m, p.cache_write_5m),
+        t(usage.cache_write_1h, p.cache_write_1h),
+    ]
+    .into_iter()
+    .fold(0u128, u128::saturating_add);
     let permille = u128::from(table.multiplier_permille(price, tier));
     // Per million tokens (÷ 10^6) and per-mille (÷ 10^3), rounded half up once.
     const DIV: u128 = 1_000_000_000;
-    let micro = (sum * permille + DIV / 2) / DIV;
+    let micro = sum.saturating_mul(permille).saturating_add(DIV / 2) / DIV;
     Cost {
         micro_usd: i64::try_from(micro).unwrap_or(i64::MAX),
         priced: true,

@@ -53,6 +53,9 @@ impl Usage {
     }
 }
 
+/// A token count as the upstream reported it, clamped into `u64`: negative numbers are 0, floats
+/// are truncated and saturate (`1e300` is `u64::MAX`, as `as` casts do), so no report can make
+/// the sums below wrap or panic; every sum of reported numbers saturates too.
 fn u(v: Option<&Value>) -> Option<u64> {
     match v? {
         Value::Number(n) => n
@@ -87,8 +90,10 @@ fn merge_anthropic(acc: &mut Usage, usage: &Value) {
             let m5 = u(split.get("ephemeral_5m_input_tokens")).unwrap_or(0);
             let h1 = u(split.get("ephemeral_1h_input_tokens")).unwrap_or(0);
             // A total larger than the split has tokens of no stated TTL: bill them at 5m.
-            let rest = total_write.unwrap_or(0).saturating_sub(m5 + h1);
-            acc.cache_write_5m = m5 + rest;
+            let rest = total_write
+                .unwrap_or(0)
+                .saturating_sub(m5.saturating_add(h1));
+            acc.cache_write_5m = m5.saturating_add(rest);
             acc.cache_write_1h = h1;
         }
         None => {
@@ -162,9 +167,9 @@ fn gemini_usage(meta: &Value) -> Option<Usage> {
     if prompt.is_none() && candidates.is_none() && total.is_none() {
         return None;
     }
-    let prompt = prompt.unwrap_or(0) + tool_prompt;
+    let prompt = prompt.unwrap_or(0).saturating_add(tool_prompt);
     let output = match (candidates, total) {
-        (Some(c), _) => c + thoughts,
+        (Some(c), _) => c.saturating_add(thoughts),
         // Early stream chunks may carry no candidate count: what the total holds beyond the
         // prompt is output (thoughts included).
         (None, Some(t)) => t.saturating_sub(prompt).max(thoughts),
@@ -200,18 +205,19 @@ fn usage_from_value(protocol: Protocol, v: &Value) -> Option<Usage> {
             .filter(|u| u.is_object())
             .and_then(openai_usage),
         Protocol::Gemini => {
+            let chunk = |c: &Value| {
+                c.get("usageMetadata")
+                    .or_else(|| path(c, &["response", "usageMetadata"]))
+                    .filter(|u| u.is_object())
+                    .and_then(gemini_usage)
+            };
             if let Value::Array(items) = v {
                 // `streamGenerateContent` without `alt=sse` answers one JSON array of chunks,
-                // each with cumulative usage: the last one that has usage wins.
-                return items
-                    .iter()
-                    .rev()
-                    .find_map(|item| usage_from_value(protocol, item));
+                // each with cumulative usage: the last one that has usage wins. Chunks are
+                // objects; nested arrays are not looked into, so this never recurses.
+                return items.iter().rev().find_map(chunk);
             }
-            v.get("usageMetadata")
-                .or_else(|| path(v, &["response", "usageMetadata"]))
-                .filter(|u| u.is_object())
-                .and_then(gemini_usage)
+            chunk(v)
         }
     }
 }
@@ -278,7 +284,7 @@ impl StreamUsage {
 
     fn add_text(&mut self, s: Option<&Value>) {
         if let Some(Value::String(s)) = s {
-            self.text_bytes += s.len() as u64;
+            self.text_bytes = self.text_bytes.saturating_add(s.len() as u64);
         }
     }
 
@@ -383,7 +389,8 @@ impl StreamUsage {
                     if let Some(call) = p.get("functionCall") {
                         self.add_text(call.get("name"));
                         if let Some(args) = call.get("args") {
-                            self.text_bytes += args.to_string().len() as u64;
+                            let len = args.to_string().len() as u64;
+                            self.text_bytes = self.text_bytes.saturating_add(len);
                         }
                     }
                 }
@@ -489,6 +496,128 @@ mod tests {
             (200, 800, 15, 10)
         );
         assert_eq!(u.total(), 1015);
+    }
+
+    #[test]
+    fn absurd_reported_numbers_saturate_and_never_panic() {
+        let max = u64::MAX;
+        // (protocol, body, expected usage)
+        let cases: &[(Protocol, String, Usage)] = &[
+            (
+                Protocol::Anthropic,
+                format!(
+                    r#"{{"usage":{{"input_tokens":{max},"output_tokens":{max},"cache_read_input_tokens":{max},
+                    "cache_creation_input_tokens":{max},
+                    "cache_creation":{{"ephemeral_5m_input_tokens":{max},"ephemeral_1h_input_tokens":{max}}}}}}}"#
+                ),
+                Usage {
+                    input: max,
+                    output: max,
+                    cache_read: max,
+                    cache_write_5m: max,
+                    cache_write_1h: max,
+                    ..Usage::default()
+                },
+            ),
+            (
+                Protocol::Anthropic,
+                r#"{"usage":{"input_tokens":-5,"output_tokens":1e300,"cache_read_input_tokens":-1e300}}"#
+                    .into(),
+                Usage {
+                    output: max,
+                    ..Usage::default()
+                },
+            ),
+            (
+                Protocol::OpenAiChat,
+                format!(
+                    r#"{{"usage":{{"prompt_tokens":{max},"completion_tokens":-5,
+                    "prompt_tokens_details":{{"cached_tokens":1e300}},"cache_creation_input_tokens":{max},
+                    "completion_tokens_details":{{"reasoning_tokens":{max}}}}}}}"#
+                ),
+                Usage {
+                    cache_read: max,
+                    ..Usage::default()
+                },
+            ),
+            (
+                Protocol::OpenAiResponses,
+                r#"{"usage":{"input_tokens":3.7,"output_tokens":18446744073709551616}}"#.into(),
+                Usage {
+                    input: 3,
+                    output: max,
+                    ..Usage::default()
+                },
+            ),
+            (
+                Protocol::Gemini,
+                format!(
+                    r#"{{"usageMetadata":{{"promptTokenCount":{max},"toolUsePromptTokenCount":{max},
+                    "candidatesTokenCount":{max},"thoughtsTokenCount":{max},"cachedContentTokenCount":-5}}}}"#
+                ),
+                Usage {
+                    input: max,
+                    output: max,
+                    reasoning: max,
+                    ..Usage::default()
+                },
+            ),
+            (
+                Protocol::Gemini,
+                format!(r#"{{"usageMetadata":{{"totalTokenCount":{max},"thoughtsTokenCount":{max}}}}}"#),
+                Usage {
+                    output: max,
+                    reasoning: max,
+                    ..Usage::default()
+                },
+            ),
+        ];
+        for (protocol, body, want) in cases {
+            let got = usage_from_json(*protocol, body.as_bytes());
+            assert_eq!(got, Some(*want), "{protocol}: {body}");
+            let got = got.unwrap_or_default();
+            // Totals over saturated fields saturate as well.
+            assert!(got.total() >= got.prompt_total());
+            // The same numbers through the stream accumulator, twice (sums across events).
+            let mut s = StreamUsage::new(*protocol);
+            let ev = match protocol {
+                Protocol::Anthropic => {
+                    let inner = &body[r#"{"usage":"#.len()..body.len() - 1];
+                    SseEvent::named(
+                        "message_delta",
+                        format!(r#"{{"type":"message_delta","usage":{inner}}}"#),
+                    )
+                }
+                Protocol::OpenAiResponses => SseEvent::named(
+                    "response.completed",
+                    format!(r#"{{"type":"response.completed","response":{body}}}"#),
+                ),
+                _ => SseEvent::data(body.clone()),
+            };
+            s.push(&ev);
+            s.push(&ev);
+            assert!(s.usage().is_some(), "{protocol}: {body}");
+        }
+        let cut = estimate_cut(
+            Some(Usage {
+                output: max,
+                ..Usage::default()
+            }),
+            max,
+            max,
+        );
+        assert_eq!(cut.output, max);
+    }
+
+    #[test]
+    fn nested_gemini_arrays_are_not_walked() {
+        // A deep array of arrays: only the top level holds chunks, so this is a plain `None`.
+        let deep = format!("{}{}", "[".repeat(100), "]".repeat(100));
+        assert_eq!(usage_from_json(Protocol::Gemini, deep.as_bytes()), None);
+        let nested = r#"[[{"usageMetadata":{"promptTokenCount":1}}]]"#;
+        assert_eq!(usage_from_json(Protocol::Gemini, nested.as_bytes()), None);
+        let flat = r#"[{"usageMetadata":{"promptTokenCount":1}}]"#;
+        assert!(usage_from_json(Protocol::Gemini, flat.as_bytes()).is_some());
     }
 
     #[test]

@@ -282,3 +282,64 @@ fn bad_tables_are_errors() {
     assert!(PriceTable::from_toml("not toml [").is_err());
     assert!(PriceTable::from_toml("[service_tiers]\nturbo = 2").is_err());
 }
+
+#[test]
+fn absurd_usage_and_prices_saturate_instead_of_wrapping() {
+    // The largest price the table accepts (u64::MAX micro-dollars per million) and a 4 294 967x
+    // service-tier multiplier (u32::MAX per-mille).
+    let t = PriceTable::from_toml(
+        r#"
+        [models.huge]
+        input = "18446744073709.551615"
+        output = "18446744073709.551615"
+        reasoning = "18446744073709.551615"
+        service_tiers = { priority = "4294967.295" }
+        [models.cheap]
+        input = 1
+        output = 1
+        "#,
+    )
+    .unwrap();
+    let max = u64::MAX;
+    let all_max = Usage {
+        input: max,
+        output: max,
+        cache_read: max,
+        cache_write_5m: max,
+        cache_write_1h: max,
+        reasoning: max,
+        estimated: false,
+    };
+    // (model, usage, tier, expected micro-dollars)
+    let cases = [
+        ("huge", all_max, ServiceTier::Priority, i64::MAX),
+        ("huge", all_max, ServiceTier::Standard, i64::MAX),
+        ("cheap", all_max, ServiceTier::Standard, i64::MAX),
+        ("huge", Usage::default(), ServiceTier::Priority, 0),
+        // reasoning above output is clamped to output, never subtracted below zero.
+        (
+            "cheap",
+            Usage {
+                output: 1_000_000,
+                reasoning: max,
+                ..Usage::default()
+            },
+            ServiceTier::Standard,
+            1_000_000,
+        ),
+    ];
+    for (model, u, tier, want) in cases {
+        assert_eq!(micro(&t, model, u, tier), want, "{model} {u:?} {tier:?}");
+    }
+    // Reported numbers that are negative, fractional or beyond u64 (through usage extraction).
+    for body in [
+        r#"{"usage":{"prompt_tokens":-5,"completion_tokens":1e300}}"#,
+        r#"{"usage":{"prompt_tokens":18446744073709551615,"completion_tokens":18446744073709551615,"prompt_tokens_details":{"cached_tokens":-1}}}"#,
+        r#"{"usage":{"prompt_tokens":1e308,"completion_tokens":-1e308}}"#,
+    ] {
+        let u = usage_from_json(Protocol::OpenAiChat, body.as_bytes()).unwrap();
+        let c = micro(&t, "huge", u, ServiceTier::Priority);
+        assert_eq!(c, i64::MAX, "{body}");
+        assert!(micro(&t, "cheap", u, ServiceTier::Standard) >= 0);
+    }
+}

@@ -107,7 +107,8 @@ pub(crate) struct Usage {
 
 impl Usage {
     pub(crate) fn total(&self) -> u64 {
-        self.input + self.output
+        // Upstream numbers are untrusted: an absurd report saturates instead of wrapping.
+        self.input.saturating_add(self.output)
     }
 }
 

@@ -5,6 +5,32 @@ use serde_json::{Map, Value};
 use crate::ir::Media;
 use crate::{Error, Loss, Protocol};
 
+/// The deepest JSON nesting any walker of this crate descends into.
+///
+/// It matches `serde_json`'s default recursion limit, so everything that was parsed from bytes
+/// fits; the limit matters for values built in memory (schemas passed to
+/// [`crate::schema::clean_gemini_schema`], argument trees assembled from Gemini `jsonPath`s),
+/// whose depth is otherwise unbounded and would overflow the stack of a recursive walk.
+pub(crate) const MAX_DEPTH: usize = 128;
+
+/// Whether `v` holds containers nested more than `limit` levels deep (`[]` is one level).
+///
+/// Iterative with an explicit stack, so it is safe on values of any depth.
+pub(crate) fn deeper_than(v: &Value, limit: usize) -> bool {
+    let mut stack: Vec<(&Value, usize)> = vec![(v, 0)];
+    while let Some((v, depth)) = stack.pop() {
+        if matches!(v, Value::Array(_) | Value::Object(_)) && depth + 1 > limit {
+            return true;
+        }
+        match v {
+            Value::Array(a) => stack.extend(a.iter().map(|c| (c, depth + 1))),
+            Value::Object(m) => stack.extend(m.values().map(|c| (c, depth + 1))),
+            _ => {}
+        }
+    }
+    false
+}
+
 pub(crate) fn parse(body: &[u8]) -> Result<Value, Error> {
     Ok(serde_json::from_slice(body)?)
 }
@@ -169,6 +195,35 @@ pub(crate) fn put<T: Into<Value>>(m: &mut Map<String, Value>, key: &str, value: 
 
 pub(crate) fn to_bytes(v: &Value) -> Vec<u8> {
     v.to_string().into_bytes()
+}
+
+/// Test helpers for values deeper than any recursive code may touch.
+#[cfg(test)]
+pub(crate) mod deep {
+    use serde_json::{Map, Value};
+
+    /// `depth` objects nested under `key`, innermost `leaf`; built in a loop, no recursion.
+    pub(crate) fn nest(key: &str, depth: usize, leaf: Value) -> Value {
+        let mut v = leaf;
+        for _ in 0..depth {
+            let mut m = Map::new();
+            m.insert(key.to_owned(), v);
+            v = Value::Object(m);
+        }
+        v
+    }
+
+    /// Drops `v` without recursion (serde_json's own drop recurses once per level).
+    pub(crate) fn drop_iter(v: Value) {
+        let mut stack = vec![v];
+        while let Some(v) = stack.pop() {
+            match v {
+                Value::Array(a) => stack.extend(a),
+                Value::Object(m) => stack.extend(m.into_iter().map(|(_, x)| x)),
+                _ => {}
+            }
+        }
+    }
 }
 
 #[cfg(test)]

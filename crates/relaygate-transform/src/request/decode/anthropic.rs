@@ -4,7 +4,7 @@ use serde_json::Value;
 
 use crate::ir::{Media, Part, Request, Role, Sig, Thinking, Tool, ToolCall, ToolChoice};
 use crate::request::push_part;
-use crate::util::{args_text, arr, f, lose, obj, s, u, unsupported};
+use crate::util::{MAX_DEPTH, args_text, arr, f, lose, obj, s, u, unsupported};
 use crate::{Error, Loss, Protocol};
 
 const P: Protocol = Protocol::Anthropic;
@@ -23,7 +23,9 @@ fn media(src: &Value) -> Option<Media> {
     }
 }
 
-fn block(b: &Value, losses: &mut Vec<Loss>) -> Option<Part> {
+/// One content block; `depth` counts the `tool_result`s it sits in, so nesting stays bounded
+/// even for a value that did not come through the (depth-limited) JSON parser.
+fn block(b: &Value, losses: &mut Vec<Loss>, depth: usize) -> Option<Part> {
     let ty = s(b, "type").unwrap_or("text");
     Some(match ty {
         "text" => Part::Text {
@@ -53,9 +55,18 @@ fn block(b: &Value, losses: &mut Vec<Loss>) -> Option<Part> {
         "tool_result" => {
             let content = match b.get("content") {
                 Some(Value::String(t)) => vec![Part::text(t.clone())],
-                Some(Value::Array(items)) => {
-                    items.iter().filter_map(|i| block(i, losses)).collect()
+                Some(Value::Array(_)) if depth >= MAX_DEPTH => {
+                    lose(
+                        losses,
+                        "messages.content[tool_result].content",
+                        "nested deeper than the JSON depth limit",
+                    );
+                    Vec::new()
                 }
+                Some(Value::Array(items)) => items
+                    .iter()
+                    .filter_map(|i| block(i, losses, depth + 1))
+                    .collect(),
                 None | Some(Value::Null) => Vec::new(),
                 Some(other) => vec![Part::text(other.to_string())],
             };
@@ -95,7 +106,7 @@ fn block(b: &Value, losses: &mut Vec<Loss>) -> Option<Part> {
 fn blocks(content: &Value, losses: &mut Vec<Loss>) -> Vec<Part> {
     match content {
         Value::String(t) => vec![Part::text(t.clone())],
-        Value::Array(items) => items.iter().filter_map(|b| block(b, losses)).collect(),
+        Value::Array(items) => items.iter().filter_map(|b| block(b, losses, 0)).collect(),
         _ => Vec::new(),
     }
 }
@@ -190,4 +201,37 @@ pub(crate) fn decode(v: &Value, losses: &mut Vec<Loss>) -> Result<Request, Error
         }
     }
     Ok(r)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::util::deep::drop_iter;
+
+    #[test]
+    fn nested_tool_results_stop_at_the_depth_limit() {
+        // 100 000 tool_results each holding the next, built without recursion.
+        let mut v = serde_json::json!({"type": "text", "text": "leaf"});
+        for _ in 0..100_000 {
+            // Not `json!`: it would serialize `v` recursively.
+            let mut m = serde_json::Map::new();
+            m.insert("type".into(), "tool_result".into());
+            m.insert("content".into(), Value::Array(vec![v]));
+            v = Value::Object(m);
+        }
+        let mut losses = Vec::new();
+        let part = block(&v, &mut losses, 0);
+        assert!(matches!(part, Some(Part::ToolResult { .. })));
+        assert!(
+            losses
+                .iter()
+                .any(|l| l.reason == "nested deeper than the JSON depth limit")
+        );
+        // The IR is as deep as the limit; take it apart level by level.
+        let mut cur = part;
+        while let Some(Part::ToolResult { mut content, .. }) = cur {
+            cur = content.pop();
+        }
+        drop_iter(v);
+    }
 }

@@ -288,24 +288,44 @@ pub(crate) fn decode(v: &Value, losses: &mut Vec<Loss>) -> Result<Request, Error
 }
 
 /// Gemini OpenAPI schemas spell types in capitals (`OBJECT`); JSON Schema wants lower case.
+///
+/// Iterative (explicit stack), so a schema of any depth is walked without recursion.
 fn lower_types(mut v: Value) -> Value {
-    match &mut v {
-        Value::Object(m) => {
-            for (k, x) in m.iter_mut() {
-                if k == "type" && x.is_string() {
-                    let t = x.as_str().unwrap_or("").to_ascii_lowercase();
-                    *x = Value::String(t);
-                } else {
-                    *x = lower_types(std::mem::take(x));
+    let mut stack: Vec<&mut Value> = vec![&mut v];
+    while let Some(node) = stack.pop() {
+        match node {
+            Value::Object(m) => {
+                for (k, x) in m.iter_mut() {
+                    match x {
+                        Value::String(t) if k == "type" => t.make_ascii_lowercase(),
+                        _ => stack.push(x),
+                    }
                 }
             }
+            Value::Array(a) => stack.extend(a.iter_mut()),
+            _ => {}
         }
-        Value::Array(a) => {
-            for x in a.iter_mut() {
-                *x = lower_types(std::mem::take(x));
-            }
-        }
-        _ => {}
     }
     v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::util::deep::{drop_iter, nest};
+
+    #[test]
+    fn lower_types_walks_any_depth_without_recursion() {
+        let v = nest("items", 100_000, serde_json::json!({"type": "STRING"}));
+        let mut v = lower_types(v);
+        let mut depth = 0;
+        let mut cur = &mut v;
+        while cur.get("items").is_some() {
+            cur = &mut cur["items"];
+            depth += 1;
+        }
+        assert_eq!(depth, 100_000);
+        assert_eq!(cur["type"], "string");
+        drop_iter(v);
+    }
 }

@@ -49,7 +49,11 @@ impl RawUsage {
 
     pub(crate) fn canonical(&self) -> Usage {
         Usage {
-            input: self.input + self.cache_read + self.cache_write,
+            // Upstream numbers are untrusted: saturate rather than overflow.
+            input: self
+                .input
+                .saturating_add(self.cache_read)
+                .saturating_add(self.cache_write),
             cache_read: self.cache_read,
             cache_write: self.cache_write,
             output: self.output,

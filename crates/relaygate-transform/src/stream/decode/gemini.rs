@@ -11,7 +11,7 @@ use super::{error_delta, payload};
 use crate::Error;
 use crate::errors::read_error;
 use crate::ir::{Delta, Family, Finish, Sig, Usage};
-use crate::util::{s, u};
+use crate::util::{MAX_DEPTH, s, u};
 
 /// Canonical usage from `usageMetadata` (output = candidates + thoughts).
 pub(crate) fn gemini_usage(m: &Value) -> Usage {
@@ -20,18 +20,28 @@ pub(crate) fn gemini_usage(m: &Value) -> Usage {
         input: u(m, "promptTokenCount").unwrap_or(0),
         cache_read: u(m, "cachedContentTokenCount").unwrap_or(0),
         cache_write: 0,
-        output: u(m, "candidatesTokenCount").unwrap_or(0) + thoughts,
+        output: u(m, "candidatesTokenCount")
+            .unwrap_or(0)
+            .saturating_add(thoughts),
         reasoning: thoughts,
     }
 }
 
 /// Sets `value` at a `$.a.b` path, appending to an existing string.
+///
+/// A path of more than [`MAX_DEPTH`] keys is ignored: each key nests the arguments one level
+/// deeper, and a tree deeper than that could not be serialized or dropped without recursing
+/// past the stack.
 fn set_path(root: &mut Map<String, Value>, path: &str, value: Value) {
     let keys: Vec<&str> = path
         .trim_start_matches('$')
         .split('.')
         .filter(|k| !k.is_empty())
+        .take(MAX_DEPTH + 1)
         .collect();
+    if keys.len() > MAX_DEPTH {
+        return;
+    }
     let Some((last, parents)) = keys.split_last() else {
         return;
     };
@@ -153,8 +163,10 @@ impl crate::stream::Decoder for GeminiDecoder {
             return Ok(());
         };
         // A JSON-array stream (no alt=sse) delivered as one event: decode each element.
+        // Only object elements are chunks: skipping nested arrays keeps this one level deep
+        // instead of recursing once per `[` the upstream sends.
         if let Value::Array(items) = &v {
-            for item in items {
+            for item in items.iter().filter(|i| i.is_object()) {
                 self.decode(&SseEvent::data(item.to_string()), out)?;
             }
             return Ok(());
@@ -247,5 +259,30 @@ mod tests {
         set_path(&mut m, "$.id", Value::String("B".into()));
         set_path(&mut m, "$.a.b", Value::from(3));
         assert_eq!(Value::Object(m), serde_json::json!({"id":"AB","a":{"b":3}}));
+    }
+
+    #[test]
+    fn json_paths_deeper_than_the_limit_are_ignored() {
+        let mut m = Map::new();
+        let deep = format!("${}", ".a".repeat(100_000));
+        set_path(&mut m, &deep, Value::from(1));
+        assert!(m.is_empty());
+        let ok = format!("${}", ".a".repeat(MAX_DEPTH));
+        set_path(&mut m, &ok, Value::from(1));
+        assert!(!crate::util::deeper_than(
+            &Value::Object(m.clone()),
+            MAX_DEPTH
+        ));
+    }
+
+    #[test]
+    fn absurd_usage_numbers_saturate() {
+        let u = gemini_usage(&serde_json::json!({
+            "candidatesTokenCount": u64::MAX, "thoughtsTokenCount": u64::MAX,
+            "promptTokenCount": -5, "cachedContentTokenCount": 1e300
+        }));
+        assert_eq!(u.output, u64::MAX);
+        assert_eq!(u.input, 0);
+        assert_eq!(u.total(), u64::MAX);
     }
 }

@@ -22,7 +22,7 @@ enum Open {
 
 pub(crate) fn anthropic_usage(u: &Usage) -> Value {
     json!({
-        "input_tokens": u.input.saturating_sub(u.cache_read + u.cache_write),
+        "input_tokens": u.input.saturating_sub(u.cache_read.saturating_add(u.cache_write)),
         "cache_creation_input_tokens": u.cache_write,
         "cache_read_input_tokens": u.cache_read,
         "output_tokens": u.output,
