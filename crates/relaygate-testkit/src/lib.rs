@@ -12,6 +12,7 @@
 
 mod canned;
 pub mod fixtures;
+pub mod fuzz;
 mod server;
 
 pub use canned::{CannedOptions, canned_json, canned_stream};
