@@ -146,6 +146,7 @@ pub struct TimeoutsFile {
     pub idle_secs: Option<u64>,
     pub client_header_secs: Option<u64>,
     pub client_body_secs: Option<u64>,
+    pub client_body_total_secs: Option<u64>,
     pub client_write_secs: Option<u64>,
     pub http2_keepalive_secs: Option<u64>,
     pub http2_keepalive_timeout_secs: Option<u64>,
@@ -356,6 +357,11 @@ impl FileConfig {
                     "client_header_secs",
                 )?,
                 body: nonzero(self.timeouts.client_body_secs, cl.body, "client_body_secs")?,
+                body_total: nonzero(
+                    self.timeouts.client_body_total_secs,
+                    cl.body_total,
+                    "client_body_total_secs",
+                )?,
                 write: nonzero(
                     self.timeouts.client_write_secs,
                     cl.write,

@@ -184,10 +184,15 @@ impl Lockout {
     pub fn begin(&self, who: &str, now: i64) -> std::result::Result<(), u64> {
         let (max, dur) = (self.max_failures, self.duration_ms);
         self.with(|m| {
-            if m.len() > 10_000 {
+            if m.len() >= MAX_TRACKED && !m.contains_key(who) {
                 m.retain(|_, (_, until)| *until > now);
             }
-            let e = m.entry(who.to_owned()).or_insert((0, now + dur));
+            let key = if m.len() >= MAX_TRACKED && !m.contains_key(who) {
+                "overflow"
+            } else {
+                who
+            };
+            let e = m.entry(key.to_owned()).or_insert((0, now + dur));
             if e.1 <= now {
                 *e = (0, now + dur);
             }
@@ -284,26 +289,63 @@ pub fn client_of(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.split(',').next())
         .is_some_and(|v| v.trim().eq_ignore_ascii_case("https"));
-    let forwarded: Vec<IpAddr> = headers
+    // Right to left: each trusted proxy appended the address it saw. The first entry that is
+    // not a trusted proxy is the client; an entry that can't be read stops the walk (what is
+    // further left was written by someone we can't vouch for), and the request is then keyed
+    // to the proxy itself rather than to an address an attacker could choose.
+    let mut client = peer;
+    for entry in headers
         .get_all("x-forwarded-for")
         .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .filter_map(|v| v.trim().parse::<IpAddr>().ok())
-        .collect();
-    let client = forwarded
-        .iter()
         .rev()
-        .copied()
-        .find(|ip| !is_trusted(*ip))
-        .unwrap_or(peer);
+        .flat_map(|v| v.to_str().unwrap_or("").rsplit(','))
+    {
+        let Some(ip) = forwarded_ip(entry.trim()) else {
+            client = peer;
+            break;
+        };
+        client = ip;
+        if !is_trusted(ip) {
+            break;
+        }
+    }
     (Some(client), https)
 }
 
-/// The lockout key of a client address, or one global key when the embedder passes none.
-fn client_key(client: Option<IpAddr>) -> String {
-    client.map_or_else(|| "global".to_owned(), |ip| ip.to_string())
+/// One `x-forwarded-for` entry: an address, with or without a port or IPv6 brackets.
+fn forwarded_ip(entry: &str) -> Option<IpAddr> {
+    entry
+        .parse::<IpAddr>()
+        .ok()
+        .or_else(|| entry.parse::<SocketAddr>().ok().map(|a| a.ip()))
+        .or_else(|| {
+            entry
+                .strip_prefix('[')
+                .and_then(|e| e.strip_suffix(']'))
+                .and_then(|e| e.parse().ok())
+        })
 }
+
+/// The lockout key of a client address: IPv6 by its /64 (one host usually holds a whole /64,
+/// so rotating within it must not reset the count), or one global key when the embedder
+/// passes none.
+fn client_key(client: Option<IpAddr>) -> String {
+    match client {
+        None => "global".to_owned(),
+        Some(IpAddr::V6(v6)) if v6.to_ipv4_mapped().is_none() => {
+            let s = v6.segments();
+            format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+        }
+        Some(IpAddr::V6(v6)) => v6
+            .to_ipv4_mapped()
+            .map_or_else(String::new, |v4| v4.to_string()),
+        Some(ip) => ip.to_string(),
+    }
+}
+
+/// Addresses the lockout tracks at most; past it, new addresses share one counter (so a flood
+/// of addresses costs bounded memory and locks out only itself and other newcomers).
+const MAX_TRACKED: usize = 10_000;
 
 /// The body of `POST /admin/api/login`.
 #[derive(Debug, Deserialize)]

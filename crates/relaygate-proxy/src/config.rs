@@ -30,6 +30,8 @@ pub struct ClientLimits {
     pub header: Duration,
     /// Longest silence while reading a request body (then 408 in the client's protocol).
     pub body: Duration,
+    /// Longest time for a whole request body, however steadily it drips (then 408).
+    pub body_total: Duration,
     /// A client that reads nothing of its answer for this long is dropped and its upstream
     /// request cancelled.
     pub write: Duration,
@@ -44,6 +46,7 @@ impl Default for ClientLimits {
         ClientLimits {
             header: Duration::from_secs(10),
             body: Duration::from_secs(30),
+            body_total: Duration::from_secs(300),
             write: Duration::from_secs(60),
             http2_keepalive: Duration::from_secs(30),
             http2_keepalive_timeout: Duration::from_secs(20),

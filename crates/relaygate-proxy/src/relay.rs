@@ -305,8 +305,13 @@ impl RelayStream {
         let Some(v) = a.failed else {
             return Ok(a.out);
         };
-        // The upstream's own error event reaches the client (scrubbed of secrets); the request
-        // counts as failed. Rare, so the scan costs nothing on the usual path.
+        Ok(self.upstream_error_event(&v.reason, a.out))
+    }
+
+    /// An upstream error event after content: it reaches the client and the row scrubbed of
+    /// secrets, and the request counts as failed. Rare, so the scan costs nothing on the usual
+    /// path.
+    fn upstream_error_event(&mut self, reason: &str, out: Bytes) -> Bytes {
         let keys: Vec<&str> = self
             .channel
             .keys
@@ -314,15 +319,15 @@ impl RelayStream {
             .map(|k| k.secret.as_str())
             .collect();
         if let Some(log) = self.log.as_mut() {
-            let reason = crate::boundary::scrub_str(&v.reason, &keys);
+            let reason = crate::boundary::scrub_str(reason, &keys);
             log.row
                 .error
                 .get_or_insert(format!("upstream error event after content: {reason}"));
         }
-        Ok(match crate::boundary::scrub(&a.out, &keys) {
-            std::borrow::Cow::Borrowed(_) => a.out,
+        match crate::boundary::scrub(&out, &keys) {
+            std::borrow::Cow::Borrowed(_) => out,
             std::borrow::Cow::Owned(b) => Bytes::from(b),
-        })
+        }
     }
 
     /// Writes the log row as soon as the upstream body is known to be complete: the server
@@ -450,13 +455,10 @@ impl RelayStream {
                 Poll::Ready(None) => {
                     self.done = true;
                     let now = self.now_ms();
-                    let (tail, failed) =
+                    let (mut tail, failed) =
                         self.sse.as_mut().map(|s| s.finish(now)).unwrap_or_default();
-                    if let (Some(v), Some(log)) = (failed, self.log.as_mut()) {
-                        log.row.error.get_or_insert(format!(
-                            "upstream error event after content: {}",
-                            v.reason
-                        ));
+                    if let Some(v) = failed {
+                        tail = self.upstream_error_event(&v.reason, tail);
                     }
                     if let Some(mut log) = self.take_log(false) {
                         log.finish(self.status, None);

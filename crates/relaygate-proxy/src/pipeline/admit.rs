@@ -44,6 +44,8 @@ pub(super) enum BodyError {
     TooLarge(usize),
     /// Nothing arrived for this long.
     Stalled(std::time::Duration),
+    /// The whole body took longer than this (a slow drip that never stays silent long).
+    TooSlow(std::time::Duration),
     /// The client left half way.
     Closed(String),
     /// The body was malformed (bad chunking and the like).
@@ -67,6 +69,11 @@ impl BodyError {
                     d.as_secs()
                 ),
             ),
+            BodyError::TooSlow(d) => (
+                ErrorKind::ClientTimeout,
+                408,
+                format!("the request body did not arrive within {}s", d.as_secs()),
+            ),
             BodyError::Closed(e) => (
                 ErrorKind::InvalidRequest,
                 super::finish::CLIENT_CLOSED,
@@ -87,8 +94,10 @@ pub(super) async fn collect_body(
     headers: &http::HeaderMap,
     mut body: Incoming,
     limit: usize,
-    silence: std::time::Duration,
+    limits: &crate::ClientLimits,
 ) -> Result<Bytes, BodyError> {
+    let silence = limits.body;
+    let deadline = tokio::time::Instant::now() + limits.body_total;
     let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
@@ -100,7 +109,9 @@ pub(super) async fn collect_body(
     let mut joined: Option<BytesMut> = None;
     let mut len = 0usize;
     loop {
-        let frame = match timeout(silence, body.frame()).await {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        let frame = match timeout(silence.min(left), body.frame()).await {
+            Err(_) if left <= silence => return Err(BodyError::TooSlow(limits.body_total)),
             Err(_) => return Err(BodyError::Stalled(silence)),
             Ok(None) => break,
             Ok(Some(Err(e))) if e.is_incomplete_message() || e.is_canceled() => {
@@ -137,7 +148,7 @@ pub(super) async fn collect_body(
 pub(super) fn body_error_response(protocol: Protocol, e: &BodyError) -> (Resp, u16, String) {
     let (kind, status, msg) = e.describe();
     let mut resp = super::error_response(protocol, kind, &msg);
-    if matches!(e, BodyError::Stalled(_)) {
+    if matches!(e, BodyError::Stalled(_) | BodyError::TooSlow(_)) {
         // The rest of a stalled body may still come: the connection can't be reused.
         resp.headers_mut()
             .insert(header::CONNECTION, HeaderValue::from_static("close"));
@@ -146,11 +157,12 @@ pub(super) fn body_error_response(protocol: Protocol, e: &BodyError) -> (Resp, u
 }
 
 /// Reads the request body: 413 past `max_body_bytes` (declared or counted), 408 when the
-/// client stays silent for `client_body_secs`, 499 when it leaves half way.
+/// client stays silent for `client_body_secs` or the whole body takes longer than
+/// `client_body_total_secs`, 499 when it leaves half way.
 pub(super) async fn read_body(call: &mut Call, body: Incoming) -> Result<(), Resp> {
     let limit = call.gw.config.max_body_bytes;
-    let silence = call.gw.config.client.body;
-    match collect_body(&call.headers, body, limit, silence).await {
+    let limits = call.gw.config.client;
+    match collect_body(&call.headers, body, limit, &limits).await {
         Ok(b) => {
             call.body = b;
             call.guard.request_bytes = call.body.len() as u64;

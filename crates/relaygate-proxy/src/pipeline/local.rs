@@ -79,7 +79,7 @@ pub(super) async fn count_tokens(gw: Arc<Inner>, req: Request<Incoming>, route: 
     }
     let (parts, body) = req.into_parts();
     let limit = gw.config.max_body_bytes;
-    let body = match collect_body(&parts.headers, body, limit, gw.config.client.body).await {
+    let body = match collect_body(&parts.headers, body, limit, &gw.config.client).await {
         Ok(b) => b,
         Err(e) => return body_error_response(protocol, &e).0,
     };

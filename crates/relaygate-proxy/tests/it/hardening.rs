@@ -573,3 +573,48 @@ async fn a_client_that_stops_reading_is_dropped_and_its_upstream_cancelled() {
     assert_eq!(logs[0].status, 499, "{:?}", logs[0]);
     drop(sock);
 }
+
+#[tokio::test]
+async fn a_body_dripping_slower_than_the_total_deadline_gets_408() {
+    let mock = MockUpstream::start().await.unwrap();
+    let mut config = fast_config();
+    config.client.body = Duration::from_millis(300);
+    config.client.body_total = Duration::from_secs(1);
+    let env = Env::start_with(
+        vec![channel(
+            "c",
+            Protocol::Anthropic,
+            &mock.url(),
+            &["k1"],
+            &["m1"],
+        )],
+        config,
+    )
+    .await;
+    let mut sock = TcpStream::connect(addr(&env)).await.unwrap();
+    let head = format!(
+        "POST /v1/messages HTTP/1.1\r\nhost: x\r\nx-api-key: {TOKEN}\r\ncontent-type: application/json\r\ncontent-length: 5000\r\n\r\n"
+    );
+    sock.write_all(head.as_bytes()).await.unwrap();
+    let started = Instant::now();
+    // One byte every 100 ms: never silent for 300 ms, never done.
+    let (mut read, mut write) = sock.into_split();
+    let drip = tokio::spawn(async move {
+        for _ in 0..100 {
+            if write.write_all(b" ").await.is_err() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    });
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(5), read.read_to_end(&mut answer)).await;
+    drip.abort();
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(started.elapsed() < Duration::from_secs(3));
+    settle(&env, Duration::from_secs(2)).await;
+    let logs = env.logs().await;
+    assert_eq!(logs.len(), 1);
+    assert_eq!(logs[0].status, 408);
+}
