@@ -234,8 +234,24 @@ def openai_chat_checks(r: Runner, base: str, token: str) -> None:
         expect(usage is not None, f"no usage chunk among {n_chunks} chunks")
         expect_eq("usage.total_tokens", usage.total_tokens, EXPECTED_TOTAL_TOKENS)
 
+    def default_stream() -> None:
+        # The SDK's default: no stream_options. The gateway asks the upstream for usage (to
+        # bill it) and takes the usage chunk out, so the client sees what it asked for.
+        stream = client.chat.completions.create(
+            model=OPENAI_MODEL, messages=USER_HI, stream=True
+        )
+        parts: list[str] = []
+        for chunk in stream:
+            expect(chunk.usage is None, f"usage chunk the client did not ask for: {chunk!r}")
+            expect(len(chunk.choices) >= 1, f"chunk without choices: {chunk!r}")
+            for choice in chunk.choices:
+                if choice.delta is not None and choice.delta.content:
+                    parts.append(choice.delta.content)
+        expect_eq("joined deltas", "".join(parts), EXPECTED_TEXT)
+
     r.check("openai chat.completions.create", nonstream)
     r.check("openai chat stream", stream)
+    r.check("openai chat default stream (no stream_options)", default_stream)
 
 
 # --------------------------------------------------------------------------

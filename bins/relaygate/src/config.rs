@@ -46,6 +46,43 @@ pub struct FileConfig {
     pub tokens: Vec<TokenFile>,
     #[serde(default)]
     pub admin: AdminFile,
+    #[serde(default)]
+    pub pricing: PricingFile,
+}
+
+/// `[pricing]`: what requests for models without a price do.
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct PricingFile {
+    /// `"record"` (default), `"refuse"` or `"default"`.
+    pub unpriced: Option<String>,
+    /// The price of `unpriced = "default"`, in the fields of a price-table model entry.
+    pub default_price: Option<toml::Table>,
+}
+
+impl PricingFile {
+    fn policy(&self) -> anyhow::Result<(relaygate_proxy::UnpricedPolicy, Option<String>)> {
+        use relaygate_proxy::UnpricedPolicy;
+        let policy = match self.unpriced.as_deref().map(str::trim) {
+            None | Some("record") => UnpricedPolicy::Record,
+            Some("refuse") => UnpricedPolicy::Refuse,
+            Some("default") => UnpricedPolicy::Default,
+            Some(other) => {
+                bail!("pricing.unpriced: {other:?} is not \"record\", \"refuse\" or \"default\"")
+            }
+        };
+        let price = match &self.default_price {
+            None => None,
+            Some(t) => {
+                // Checked as a price entry when the gateway starts.
+                Some(toml::to_string(t).context("pricing.default_price")?)
+            }
+        };
+        if policy == UnpricedPolicy::Default && price.is_none() {
+            bail!("pricing.unpriced = \"default\" needs pricing.default_price (input and output)");
+        }
+        Ok((policy, price))
+    }
 }
 
 /// `storage = "URL"`, or a `[storage]` table with the URL and the request path's store policy.
@@ -223,6 +260,8 @@ pub struct TokenFile {
     pub cost_limit_usd: Option<f64>,
     pub daily_cost_limit_usd: Option<f64>,
     pub monthly_cost_limit_usd: Option<f64>,
+    /// Whether a budgeted token may spend on models without a price (default false).
+    pub allow_unpriced: Option<bool>,
 }
 
 /// Dollars from the file to integer micro-dollars.
@@ -392,6 +431,8 @@ impl FileConfig {
                 .refused_log_rows_per_ip_per_minute
                 .unwrap_or(defaults.refused_rows_per_ip_per_minute),
             when_store_unavailable: relaygate_proxy::WhenUnavailable::Refuse,
+            unpriced: self.pricing.policy()?.0,
+            default_price: self.pricing.policy()?.1,
             cooldown: CooldownConfig {
                 auth: secs(self.cooldown.auth_secs, c.auth),
                 rate_limit: secs(self.cooldown.rate_limit_secs, c.rate_limit),
@@ -516,6 +557,7 @@ impl FileConfig {
                         lifetime_micro_usd: micro(t.cost_limit_usd, &what)?,
                         daily_micro_usd: micro(t.daily_cost_limit_usd, &what)?,
                         monthly_micro_usd: micro(t.monthly_cost_limit_usd, &what)?,
+                        allow_unpriced: t.allow_unpriced.unwrap_or(false),
                     },
                 );
             }

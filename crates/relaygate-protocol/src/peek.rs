@@ -22,6 +22,10 @@ pub struct RequestPeek {
     pub model: Option<String>,
     /// Whether the body asks for a stream (`"stream": true`, or a truthy string such as `"true"`).
     pub stream: bool,
+    /// The top-level `service_tier` string (OpenAI and Anthropic), if present.
+    pub service_tier: Option<String>,
+    /// Whether `stream_options.include_usage` is `true` (OpenAI Chat).
+    pub include_usage: bool,
 }
 
 #[derive(Deserialize)]
@@ -30,6 +34,22 @@ struct PeekWire<'a> {
     model: Option<Cow<'a, str>>,
     #[serde(default)]
     stream: Option<StreamFlag>,
+    #[serde(borrow, default)]
+    service_tier: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    stream_options: Option<&'a RawValue>,
+}
+
+/// `stream_options.include_usage`, however loosely the client wrote `stream_options`.
+fn include_usage(raw: Option<&RawValue>) -> bool {
+    #[derive(Deserialize)]
+    struct Opts {
+        #[serde(default)]
+        include_usage: Option<bool>,
+    }
+    raw.and_then(|r| serde_json::from_str::<Opts>(r.get()).ok())
+        .and_then(|o| o.include_usage)
+        .unwrap_or(false)
 }
 
 /// `stream` as clients actually send it: a bool, or a string some SDKs and scripts use.
@@ -145,17 +165,22 @@ pub fn peek_request(body: &[u8]) -> Result<RequestPeek, Error> {
     Ok(RequestPeek {
         model: wire.model.map(Cow::into_owned),
         stream: wire.stream.is_some_and(|s| s.0),
+        service_tier: wire
+            .service_tier
+            .and_then(|r| serde_json::from_str::<String>(r.get()).ok()),
+        include_usage: include_usage(wire.stream_options),
     })
 }
 
-/// The byte range of the top-level `model` value (quotes included), if there is one.
+/// The byte range of a top-level value, if there is one.
 struct ModelSpan(Option<(usize, usize)>);
 
-struct SpanVisitor {
+struct SpanVisitor<'k> {
     base: usize,
+    key: &'k str,
 }
 
-impl<'de> Visitor<'de> for SpanVisitor {
+impl<'de> Visitor<'de> for SpanVisitor<'_> {
     type Value = ModelSpan;
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("a JSON object")
@@ -163,7 +188,7 @@ impl<'de> Visitor<'de> for SpanVisitor {
     fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<ModelSpan, A::Error> {
         let mut span = None;
         while let Some(key) = m.next_key::<Cow<'de, str>>()? {
-            if key == "model" {
+            if key == self.key {
                 let raw: &'de RawValue = m.next_value()?;
                 let text = raw.get();
                 // The raw value borrows from the body, so its address locates it in the body.
@@ -181,27 +206,59 @@ impl<'de> Visitor<'de> for SpanVisitor {
 ///
 /// If the body has no `model` field, one is inserted as the first member.
 pub fn rewrite_model(body: &[u8], model: &str) -> Result<Vec<u8>, Error> {
+    let quoted = serde_json::to_string(model).map_err(|e| Error::InvalidJson(e.to_string()))?;
+    replace_top_level(body, "model", |_| Ok(quoted.clone()))
+}
+
+/// Returns an OpenAI Chat body with `stream_options.include_usage` set to `true`, keeping the
+/// other stream options and every other byte; `None` when it is set already.
+pub fn with_include_usage(body: &[u8]) -> Result<Option<Vec<u8>>, Error> {
+    if peek_request(body)?.include_usage {
+        return Ok(None);
+    }
+    replace_top_level(body, "stream_options", |old| {
+        let mut opts = match old.map(serde_json::from_str::<serde_json::Value>) {
+            Some(Ok(serde_json::Value::Object(m))) => m,
+            _ => serde_json::Map::new(),
+        };
+        opts.insert("include_usage".into(), serde_json::Value::Bool(true));
+        serde_json::to_string(&opts).map_err(|e| Error::InvalidJson(e.to_string()))
+    })
+    .map(Some)
+}
+
+/// Replaces the value of the top-level `key` by what `value` makes of the old one (raw JSON),
+/// or inserts `"key": value` as the first member; every other byte is kept.
+fn replace_top_level(
+    body: &[u8],
+    key: &str,
+    value: impl FnOnce(Option<&str>) -> Result<String, Error>,
+) -> Result<Vec<u8>, Error> {
     ensure_object(body)?;
     let base = body.as_ptr() as usize;
     let mut de = serde_json::Deserializer::from_slice(body);
-    let span = de::Deserializer::deserialize_map(&mut de, SpanVisitor { base })
+    let span = de::Deserializer::deserialize_map(&mut de, SpanVisitor { base, key })
         .and_then(|s| de.end().map(|()| s))
         .map_err(|e| Error::InvalidJson(e.to_string()))?;
-    let quoted = serde_json::to_string(model).map_err(|e| Error::InvalidJson(e.to_string()))?;
-    let mut out = Vec::with_capacity(body.len() + quoted.len());
+    let mut out = Vec::with_capacity(body.len() + 64);
     match span.0 {
         Some((start, end)) if start <= end && end <= body.len() => {
+            let old = std::str::from_utf8(&body[start..end]).ok();
+            let new = value(old)?;
             out.extend_from_slice(&body[..start]);
-            out.extend_from_slice(quoted.as_bytes());
+            out.extend_from_slice(new.as_bytes());
             out.extend_from_slice(&body[end..]);
         }
         _ => {
+            let new = value(None)?;
             let open = body.iter().position(|&b| b == b'{').unwrap_or(0);
             let rest = &body[open + 1..];
             let empty = rest.iter().all(|b| b.is_ascii_whitespace() || *b == b'}');
             out.extend_from_slice(&body[..=open]);
-            out.extend_from_slice(b"\"model\":");
-            out.extend_from_slice(quoted.as_bytes());
+            out.push(b'"');
+            out.extend_from_slice(key.as_bytes());
+            out.extend_from_slice(b"\":");
+            out.extend_from_slice(new.as_bytes());
             if !empty {
                 out.push(b',');
             }
@@ -238,6 +295,49 @@ mod tests {
                 String::from_utf8_lossy(body)
             );
         }
+    }
+
+    #[test]
+    fn include_usage_is_added_keeping_the_other_options() {
+        let cases: &[(&[u8], Option<&str>)] = &[
+            (
+                br#"{"model":"m","stream":true}"#,
+                Some(r#"{"stream_options":{"include_usage":true},"model":"m","stream":true}"#),
+            ),
+            (
+                br#"{"model":"m","stream_options":{"include_obfuscation":false}}"#,
+                Some(
+                    r#"{"model":"m","stream_options":{"include_obfuscation":false,"include_usage":true}}"#,
+                ),
+            ),
+            (
+                br#"{"model":"m","stream_options":{"include_usage":false}}"#,
+                Some(r#"{"model":"m","stream_options":{"include_usage":true}}"#),
+            ),
+            (
+                br#"{"model":"m","stream_options":null}"#,
+                Some(r#"{"model":"m","stream_options":{"include_usage":true}}"#),
+            ),
+            (
+                br#"{"model":"m","stream_options":{"include_usage":true}}"#,
+                None,
+            ),
+        ];
+        for (body, want) in cases {
+            let got = with_include_usage(body).unwrap();
+            assert_eq!(
+                got.as_deref().map(|b| std::str::from_utf8(b).unwrap()),
+                *want
+            );
+            if let Some(out) = got {
+                assert!(peek_request(&out).unwrap().include_usage);
+            }
+        }
+        let p = peek_request(br#"{"model":"m","service_tier":"priority"}"#).unwrap();
+        assert_eq!(p.service_tier.as_deref(), Some("priority"));
+        // A service_tier or stream_options of another type is ignored, not an error.
+        let p = peek_request(br#"{"model":"m","service_tier":3,"stream_options":"x"}"#).unwrap();
+        assert_eq!((p.service_tier, p.include_usage), (None, false));
     }
 
     #[test]

@@ -148,6 +148,22 @@ pub struct ProxyConfig {
     pub refused_rows_per_ip_per_minute: u32,
     /// What concurrency and rate limits do while the shared store can't answer in time.
     pub when_store_unavailable: crate::WhenUnavailable,
+    /// What a request for a model without a price does (`[pricing] unpriced`).
+    pub unpriced: UnpricedPolicy,
+    /// The price entry (TOML, one model's fields) of `unpriced = "default"`.
+    pub default_price: Option<String>,
+}
+
+/// `[pricing] unpriced`: what a request for a model that has no price does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum UnpricedPolicy {
+    /// Served and logged as unpriced (cost unknown, never zero); the warning says which model.
+    #[default]
+    Record,
+    /// Channels whose model has no price are not used; with none left the request is refused.
+    Refuse,
+    /// Billed at `[pricing] default_price`.
+    Default,
 }
 
 /// A channel's money settings.
@@ -177,6 +193,8 @@ pub struct TokenBudget {
     pub daily_micro_usd: i64,
     /// Per UTC calendar month.
     pub monthly_micro_usd: i64,
+    /// Whether the token may spend on models without a price (whose cost no budget can see).
+    pub allow_unpriced: bool,
 }
 
 /// Budgets by channel and token name.
@@ -206,6 +224,8 @@ impl Default for ProxyConfig {
             when_store_unavailable: crate::WhenUnavailable::Refuse,
             refused_rows_per_minute: 600,
             refused_rows_per_ip_per_minute: 60,
+            unpriced: UnpricedPolicy::Record,
+            default_price: None,
         }
     }
 }

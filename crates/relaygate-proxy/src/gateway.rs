@@ -397,6 +397,18 @@ impl Inner {
         }
     }
 
+    /// Logs once per model that an upstream reported a service tier relaygate does not know:
+    /// those requests are billed at standard, and the operator should say what the tier costs.
+    pub fn warn_unknown_tier(&self, model: &str) {
+        let first = match self.unpriced_warned.lock() {
+            Ok(mut set) => set.insert(format!("tier:{model}")),
+            Err(_) => false,
+        };
+        if first {
+            tracing::warn!(%model, "the upstream reported an unknown service tier: billed at the standard price (add the tier to the model's price entry)");
+        }
+    }
+
     /// A cheap pseudo-random number (splitmix64 over a counter), for URL choice.
     pub fn random(&self) -> u64 {
         let mut z = self.rng.fetch_add(0x9E37_79B9_7F4A_7C15, Ordering::Relaxed);
@@ -434,6 +446,19 @@ impl Gateway {
             let extra = relaygate_tokens::PriceTable::from_toml(text)
                 .map_err(|e| crate::Error::Config(format!("price table: {e}")))?;
             prices.merge(extra);
+        }
+        match (config.unpriced, &config.default_price) {
+            (crate::config::UnpricedPolicy::Default, Some(text)) => {
+                let p = relaygate_tokens::PriceTable::price_from_toml(text)
+                    .map_err(|e| crate::Error::Config(format!("pricing.default_price: {e}")))?;
+                prices.set_default(p);
+            }
+            (crate::config::UnpricedPolicy::Default, None) => {
+                return Err(crate::Error::Config(
+                    "pricing: unpriced = \"default\" needs a default_price".to_owned(),
+                ));
+            }
+            _ => {}
         }
         let scores = HealthBook::new(HealthConfig {
             penalty: config.routing.health_penalty,

@@ -39,7 +39,7 @@ mod upstream;
 pub use clock::Clock;
 pub use config::{
     Budgets, ChannelBudget, ClientLimits, CooldownConfig, ProxyConfig, RoutingConfig, Timeouts,
-    TokenBudget,
+    TokenBudget, UnpricedPolicy,
 };
 pub use error::Error;
 pub use fallback::WhenUnavailable;

@@ -21,7 +21,7 @@ use relaygate_protocol::Protocol;
 use relaygate_protocol::errors::{ErrorKind, stream_error_event};
 use relaygate_protocol::sse::{SseDecoder, SseEvent};
 use relaygate_protocol::stream::is_terminal;
-use relaygate_tokens::{StreamUsage, Usage, estimate_cut, estimate_tokens_from_bytes};
+use relaygate_tokens::{JsonUsageScan, StreamUsage, Usage};
 use relaygate_transform::StreamConverter;
 use tokio::time::{Instant, Sleep};
 
@@ -40,6 +40,36 @@ pub(crate) struct SseAlign {
     protocol: Protocol,
     usage: StreamUsage,
     convert: Option<Convert>,
+    /// Take the usage-only chunk of a Chat stream out of what the client receives (the gateway
+    /// asked for it; the client did not).
+    pub strip_usage_chunk: bool,
+}
+
+/// Whether `ev` is the usage-only chunk of a Chat stream (`"choices": []` with a usage
+/// object). Only events whose `usage` is an object are parsed, so the many chunks with
+/// `"usage": null` cost one substring search.
+fn is_usage_only_chunk(ev: &SseEvent) -> bool {
+    let data = ev.data.as_bytes();
+    let Some(at) = memchr::memmem::find(data, b"\"usage\"") else {
+        return false;
+    };
+    let rest = &data[at + 7..];
+    let value = rest
+        .iter()
+        .position(|b| !matches!(b, b' ' | b'\t' | b'\r' | b'\n' | b':'))
+        .map(|i| rest[i]);
+    if value != Some(b'{') {
+        return false;
+    }
+    match serde_json::from_str::<serde_json::Value>(&ev.data) {
+        Ok(v) => {
+            v.get("usage").is_some_and(serde_json::Value::is_object)
+                && v.get("choices")
+                    .and_then(serde_json::Value::as_array)
+                    .is_some_and(Vec::is_empty)
+        }
+        Err(_) => false,
+    }
 }
 
 /// Translation of an upstream stream into the client's protocol.
@@ -72,9 +102,13 @@ impl Convert {
         }
     }
 
-    /// Encodes the converted events waiting in `pending`.
-    fn drain_into(&mut self, out: &mut BytesMut) {
+    /// Encodes the converted events waiting in `pending` (less the usage-only chunk when the
+    /// client did not ask for it).
+    fn drain_into(&mut self, out: &mut BytesMut, strip_usage_chunk: bool) {
         for ev in self.pending.drain(..) {
+            if strip_usage_chunk && is_usage_only_chunk(&ev) {
+                continue;
+            }
             if self.json_array {
                 out.extend_from_slice(if self.emitted == 0 { b"[" } else { b",\r\n" });
                 out.extend_from_slice(ev.data.as_bytes());
@@ -119,6 +153,7 @@ impl SseAlign {
             protocol,
             usage: StreamUsage::new(protocol),
             convert,
+            strip_usage_chunk: false,
         }
     }
 
@@ -154,27 +189,32 @@ impl SseAlign {
             .map_err(|e| e.to_string())?;
         let was_content = self.probe.saw_content();
         let mut failed = None;
-        for ev in self.events.drain(..) {
+        let events = std::mem::take(&mut self.events);
+        let strip_converted = self.strip_usage_chunk;
+        let strip = self.strip_usage_chunk
+            && self.convert.is_none()
+            && events.iter().any(is_usage_only_chunk);
+        for ev in &events {
             self.seen += 1;
-            if is_terminal(self.protocol, &ev) {
+            if is_terminal(self.protocol, ev) {
                 self.terminal = true;
             }
-            self.usage.push(&ev);
-            if let ProbeState::Failed(v) = self.probe.event(&ev, now_ms)
+            self.usage.push(ev);
+            if let ProbeState::Failed(v) = self.probe.event(ev, now_ms)
                 && failed.is_none()
             {
                 failed = Some(v);
             }
             if let Some(c) = self.convert.as_mut() {
                 c.converter
-                    .push(&ev, &mut c.pending)
+                    .push(ev, &mut c.pending)
                     .map_err(|e| e.to_string())?;
             }
         }
         let content = !was_content && self.probe.saw_content();
         if let Some(c) = self.convert.as_mut() {
             let mut out = BytesMut::new();
-            c.drain_into(&mut out);
+            c.drain_into(&mut out, strip_converted);
             return Ok(Aligned {
                 out: out.freeze(),
                 content,
@@ -199,6 +239,19 @@ impl SseAlign {
                 out
             }
         };
+        // Once per stream at most: the events of this frame, written again without the
+        // usage chunk.
+        let out = if strip {
+            let mut buf = Vec::with_capacity(out.len());
+            for ev in events.iter().filter(|e| !is_usage_only_chunk(e)) {
+                ev.encode_into(&mut buf);
+            }
+            Bytes::from(buf)
+        } else {
+            out
+        };
+        self.events = events;
+        self.events.clear();
         Ok(Aligned {
             out,
             content,
@@ -222,13 +275,14 @@ impl SseAlign {
                 tracing::warn!(error = %e, "stream translation failed on the last event");
             }
         }
+        let strip = self.strip_usage_chunk;
         if let Some(c) = self.convert.as_mut() {
             // The converter completes the client's event sequence if the upstream did not.
             if let Err(e) = c.converter.finish(&mut c.pending) {
                 tracing::warn!(error = %e, "stream translation could not finish");
             }
             let mut out = BytesMut::new();
-            c.drain_into(&mut out);
+            c.drain_into(&mut out, strip);
             c.close(&mut out);
             return (out.freeze(), failed);
         }
@@ -241,6 +295,8 @@ pub struct RelayStream {
     first: Option<Bytes>,
     upstream: Option<Incoming>,
     sse: Option<SseAlign>,
+    /// The usage scan of a large JSON body.
+    scan: Option<JsonUsageScan>,
     protocol: Protocol,
     status: u16,
     idle: Duration,
@@ -270,6 +326,7 @@ impl RelayStream {
         first: Bytes,
         upstream: Option<Incoming>,
         sse: Option<SseAlign>,
+        scan: Option<JsonUsageScan>,
         protocol: Protocol,
         status: u16,
         idle: Duration,
@@ -280,6 +337,7 @@ impl RelayStream {
             first: Some(first),
             upstream,
             sse,
+            scan,
             protocol,
             status,
             idle,
@@ -299,6 +357,9 @@ impl RelayStream {
     fn align(&mut self, data: Bytes) -> Result<Bytes, String> {
         let now = self.now_ms();
         let Some(sse) = self.sse.as_mut() else {
+            if let Some(scan) = self.scan.as_mut() {
+                scan.feed(&data);
+            }
             return Ok(data);
         };
         let a = sse.feed(data, now)?;
@@ -345,20 +406,22 @@ impl RelayStream {
         }
     }
 
-    /// Takes the log row out, with the usage seen (estimated when the stream was cut).
+    /// Takes the log row out, with the usage seen and whether the answer was cut (the guard
+    /// estimates what is missing).
     fn take_log(&mut self, cut: bool) -> Option<RequestGuard> {
         let mut log = self.log.take()?;
+        log.cut = cut;
         if let Some(sse) = &self.sse {
             let (usage, text_bytes) = sse.usage();
-            log.usage = match (usage, cut) {
-                (Some(u), false) => Some(u),
-                (partial, true) => Some(estimate_cut(
-                    partial,
-                    estimate_tokens_from_bytes(log.request_bytes),
-                    text_bytes,
-                )),
-                (None, false) => None,
-            };
+            log.usage = usage.or(log.usage);
+            log.answer_text_bytes = text_bytes;
+            if log.requested_tier.is_none() {
+                log.requested_tier = sse.usage.service_tier();
+            }
+        }
+        if let Some(scan) = &self.scan {
+            log.usage = scan.finish().or(log.usage);
+            log.answer_text_bytes = scan.text_bytes();
         }
         Some(log)
     }

@@ -275,6 +275,17 @@ fn wants_stream(path: &str, query: Option<&str>, body: &[u8]) -> (bool, bool) {
     (stream, stream)
 }
 
+/// Whether a Chat request asks for the usage chunk (`stream_options.include_usage`).
+fn asks_usage(body: &[u8]) -> bool {
+    serde_json::from_slice::<serde_json::Value>(body)
+        .ok()
+        .and_then(|v| {
+            v.pointer("/stream_options/include_usage")
+                .and_then(serde_json::Value::as_bool)
+        })
+        .unwrap_or(false)
+}
+
 async fn handle(
     st: Arc<Mutex<State>>,
     req: Request<Incoming>,
@@ -457,7 +468,13 @@ fn respond<'a>(
                     _ => None,
                 };
                 if stream && sse {
-                    let mut r = Response::new(streamed(canned_stream(path, options), gap, cut));
+                    let mut events = canned_stream(path, options);
+                    if path.ends_with("/chat/completions") && !asks_usage(body) {
+                        // As OpenAI does: the usage chunk comes only when asked for.
+                        let needle: &[u8] = b"\"choices\":[]";
+                        events.retain(|e| !e.windows(needle.len()).any(|w| w == needle));
+                    }
+                    let mut r = Response::new(streamed(events, gap, cut));
                     r.headers_mut().insert(
                         http::header::CONTENT_TYPE,
                         http::HeaderValue::from_static("text/event-stream"),

@@ -29,6 +29,7 @@ mod count;
 mod image;
 mod pretok;
 mod price;
+mod scan;
 mod usage;
 
 pub use bpe::{MAX_PIECE_BYTES, TextCount, Tokenizer, tokenizer};
@@ -40,7 +41,11 @@ pub use price::{
     Cost, LongContextTier, ModelPrice, PriceTable, ServiceTier, TierMultipliers, TierPrices, cost,
 };
 pub use relaygate_protocol::Protocol;
-pub use usage::{StreamUsage, Usage, estimate_cut, estimate_tokens_from_bytes, usage_from_json};
+pub use scan::{JsonUsageScan, MAX_KEPT_VALUE, MAX_TRACKED_DEPTH};
+pub use usage::{
+    MAX_PLAUSIBLE_TOKENS, StreamUsage, Usage, estimate_cut, estimate_tokens_from_bytes,
+    usage_from_json,
+};
 
 /// Errors raised by this crate.
 #[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]

@@ -46,71 +46,145 @@ pub struct ModelPrice {
     pub base: TierPrices,
     /// Optional long-context tier.
     pub long_context: Option<LongContextTier>,
-    /// Per-model service-tier multipliers in per-mille, overriding the table's defaults.
+    /// Per-model service-tier multipliers in per-mille.
     pub service_tiers: TierMultipliers,
+    /// Whole price sets of service tiers that are not a plain multiple of the standard prices
+    /// (`[models."o4-mini".tiers.priority]`); they win over a multiplier of the same tier.
+    pub tier_prices: Vec<(ServiceTier, TierPrices)>,
+    /// The model's context window in tokens, when the price list states it.
+    pub context_window: Option<u64>,
 }
 
-/// Service-tier multipliers in per-mille (`500` is ×0.5); `None` falls back to the next level
-/// (model → table → built-in default).
+/// Service-tier multipliers in per-mille (`500` is ×0.5); `None` when not set.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct TierMultipliers {
     /// Batch API.
     pub batch: Option<u32>,
-    /// OpenAI flex processing.
+    /// OpenAI and Vertex flex processing.
     pub flex: Option<u32>,
     /// Priority processing.
     pub priority: Option<u32>,
+    /// OpenAI scale tier (prepaid capacity, billed per token only where a price is set).
+    pub scale: Option<u32>,
+    /// OpenAI's fastest speed tier.
+    pub ultrafast: Option<u32>,
 }
 
 impl TierMultipliers {
     fn get(&self, tier: ServiceTier) -> Option<u32> {
         match tier {
-            ServiceTier::Standard => Some(1000),
+            ServiceTier::Standard | ServiceTier::Unknown => Some(1000),
             ServiceTier::Batch => self.batch,
             ServiceTier::Flex => self.flex,
             ServiceTier::Priority => self.priority,
+            ServiceTier::Scale => self.scale,
+            ServiceTier::UltraFast => self.ultrafast,
         }
+    }
+
+    fn set(&mut self, tier: ServiceTier, permille: u32) {
+        let slot = match tier {
+            ServiceTier::Batch => &mut self.batch,
+            ServiceTier::Flex => &mut self.flex,
+            ServiceTier::Priority => &mut self.priority,
+            ServiceTier::Scale => &mut self.scale,
+            ServiceTier::UltraFast => &mut self.ultrafast,
+            ServiceTier::Standard | ServiceTier::Unknown => return,
+        };
+        *slot = Some(permille);
     }
 
     fn overlay(&mut self, other: TierMultipliers) {
         self.batch = other.batch.or(self.batch);
         self.flex = other.flex.or(self.flex);
         self.priority = other.priority.or(self.priority);
+        self.scale = other.scale.or(self.scale);
+        self.ultrafast = other.ultrafast.or(self.ultrafast);
     }
 }
 
-/// The processing tier a request ran in, which scales its whole cost.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+/// The processing tier a request ran in.
+///
+/// The tier billed is the one the upstream reports (`service_tier` in OpenAI answers,
+/// `usage.service_tier` in Anthropic's), else the one the request asked for. A tier is only
+/// priced differently for a model whose price entry has it (`service_tiers` or `tiers`);
+/// every other model is billed at standard whatever the tier says, except `batch`, which
+/// every vendor discounts (table default ×0.5).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum ServiceTier {
-    /// Normal processing (×1).
+    /// Normal processing (`default`, `auto`, `standard`, `standard_only`, `on_demand`).
     #[default]
     Standard,
-    /// Batch API (default ×0.5).
+    /// Batch API.
     Batch,
-    /// Priority processing (default ×2.0).
+    /// Priority processing (`priority`, and `fast`, its alias).
     Priority,
-    /// Flex processing (default ×0.5).
+    /// Flex processing.
     Flex,
+    /// OpenAI scale tier.
+    Scale,
+    /// OpenAI's fastest speed tier (`ultrafast`).
+    UltraFast,
+    /// A tier name relaygate does not know: billed as standard, and the caller logs it.
+    Unknown,
 }
 
 impl ServiceTier {
-    /// The tier named by a response's `service_tier` field (`default`, `auto`, `standard`,
-    /// `scale`, `priority`, `flex`, `batch`); anything unknown is `Standard`.
+    /// The tier named by a `service_tier` field of a request or an answer. Case, spaces and
+    /// `-` versus `_` do not matter; a name not listed on the variants is `Unknown`.
     pub fn from_wire(s: &str) -> Self {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "priority" => ServiceTier::Priority,
-            "flex" => ServiceTier::Flex,
-            "batch" => ServiceTier::Batch,
-            _ => ServiceTier::Standard,
+        let name: String = s
+            .trim()
+            .chars()
+            .map(|c| {
+                if c == '-' {
+                    '_'
+                } else {
+                    c.to_ascii_lowercase()
+                }
+            })
+            .collect();
+        match name.as_str() {
+            "default"
+            | "auto"
+            | "standard"
+            | "standard_only"
+            | "on_demand"
+            | "provisioned_throughput"
+            | "" => ServiceTier::Standard,
+            "priority" | "fast" | "on_demand_priority" => ServiceTier::Priority,
+            "flex" | "on_demand_flex" => ServiceTier::Flex,
+            "batch" | "batches" => ServiceTier::Batch,
+            "scale" => ServiceTier::Scale,
+            "ultrafast" | "ultra_fast" => ServiceTier::UltraFast,
+            _ => ServiceTier::Unknown,
+        }
+    }
+
+    /// The tier's name in price tables and log rows.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ServiceTier::Standard => "standard",
+            ServiceTier::Batch => "batch",
+            ServiceTier::Priority => "priority",
+            ServiceTier::Flex => "flex",
+            ServiceTier::Scale => "scale",
+            ServiceTier::UltraFast => "ultrafast",
+            ServiceTier::Unknown => "unknown",
+        }
+    }
+
+    /// The tier a price table key names (`batch`, `flex`, `priority`, `scale`, `ultrafast`).
+    fn from_table_key(k: &str) -> Option<Self> {
+        match ServiceTier::from_wire(k) {
+            ServiceTier::Standard | ServiceTier::Unknown => None,
+            t => Some(t),
         }
     }
 }
 
-const DEFAULT_MULTIPLIERS: TierMultipliers = TierMultipliers {
-    batch: Some(500),
-    flex: Some(500),
-    priority: Some(2000),
-};
+/// The table-wide batch discount when the table sets none: every vendor halves batch prices.
+const DEFAULT_BATCH_PERMILLE: u32 = 500;
 
 /// A price list: models, aliases and service-tier multipliers.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -118,6 +192,8 @@ pub struct PriceTable {
     models: BTreeMap<String, ModelPrice>,
     aliases: BTreeMap<String, String>,
     service_tiers: TierMultipliers,
+    /// The price of every model the table does not list, when the operator chose one.
+    default: Option<ModelPrice>,
 }
 
 /// The price list shipped with the crate.
@@ -139,7 +215,18 @@ impl PriceTable {
         for (key, value) in &root {
             match key.as_str() {
                 "service_tiers" => {
-                    table.service_tiers = parse_multipliers("service_tiers", value)?;
+                    let m = parse_multipliers("service_tiers", value)?;
+                    if m.flex.or(m.priority).or(m.scale).or(m.ultrafast).is_some() {
+                        // A table-wide priority multiplier would bill models that have no
+                        // priority tier at twice their price.
+                        return Err(Error::PriceTable(
+                            "`[service_tiers]` sets only `batch`; other tiers are priced per \
+                             model (`[models.\"<name>\".service_tiers]` or `.tiers.<tier>`), \
+                             so a model without that tier is billed at standard"
+                                .into(),
+                        ));
+                    }
+                    table.service_tiers = m;
                 }
                 "models" => {
                     let models = value
@@ -175,6 +262,24 @@ impl PriceTable {
         self.service_tiers.overlay(other.service_tiers);
     }
 
+    /// Prices every model the table does not list at `price` (`[pricing] unpriced =
+    /// "default"`); [`cost`] then says `defaulted`.
+    pub fn set_default(&mut self, price: ModelPrice) {
+        self.default = Some(price);
+    }
+
+    /// Parses one model entry (`input = 5`, `output = 15`, … as in the table) for
+    /// [`set_default`](Self::set_default).
+    pub fn price_from_toml(text: &str) -> Result<ModelPrice, Error> {
+        let t: toml::Table = toml::from_str(text).map_err(|e| Error::PriceTable(e.to_string()))?;
+        Ok(parse_model("default_price", &toml::Value::Table(t))?.0)
+    }
+
+    /// Whether `model` has a price of its own (the default price does not count).
+    pub fn is_priced(&self, model: &str) -> bool {
+        self.lookup(model).is_some()
+    }
+
     /// How many models the table prices.
     pub fn len(&self) -> usize {
         self.models.len()
@@ -205,14 +310,35 @@ impl PriceTable {
         None
     }
 
-    /// The multiplier (per-mille) of `tier` for a model priced `price`.
+    /// How `tier` is priced for a model priced `price`: a whole price set of the tier, or
+    /// the standard prices times a multiplier (per-mille), and the tier actually billed. A
+    /// model without a price for the tier is billed at standard; batch falls back to the
+    /// table's discount (default ×0.5).
+    pub fn tier_pricing<'a>(
+        &self,
+        price: &'a ModelPrice,
+        tier: ServiceTier,
+    ) -> (Option<&'a TierPrices>, u32, ServiceTier) {
+        if matches!(tier, ServiceTier::Standard | ServiceTier::Unknown) {
+            return (None, 1000, ServiceTier::Standard);
+        }
+        if let Some((_, p)) = price.tier_prices.iter().find(|(t, _)| *t == tier) {
+            return (Some(p), 1000, tier);
+        }
+        if let Some(m) = price.service_tiers.get(tier) {
+            return (None, m, tier);
+        }
+        if tier == ServiceTier::Batch {
+            let m = self.service_tiers.batch.unwrap_or(DEFAULT_BATCH_PERMILLE);
+            return (None, m, tier);
+        }
+        (None, 1000, ServiceTier::Standard)
+    }
+
+    /// The multiplier (per-mille) of `tier` for a model priced `price` (1000 when the tier is
+    /// billed at standard or through its own price set).
     pub fn multiplier_permille(&self, price: &ModelPrice, tier: ServiceTier) -> u32 {
-        price
-            .service_tiers
-            .get(tier)
-            .or_else(|| self.service_tiers.get(tier))
-            .or_else(|| DEFAULT_MULTIPLIERS.get(tier))
-            .unwrap_or(1000)
+        self.tier_pricing(price, tier).1
     }
 }
 
@@ -308,11 +434,9 @@ fn parse_multipliers(field: &str, v: &toml::Value) -> Result<TierMultipliers, Er
         let f = format!("{field}.{k}");
         let permille = u32::try_from(scaled(&f, v, 3)?)
             .map_err(|_| invalid(&f, &v.to_string(), "too large"))?;
-        match k.as_str() {
-            "batch" => m.batch = Some(permille),
-            "flex" => m.flex = Some(permille),
-            "priority" => m.priority = Some(permille),
-            _ => return Err(Error::PriceTable(format!("unknown service tier `{f}`"))),
+        match ServiceTier::from_table_key(k) {
+            Some(t) => m.set(t, permille),
+            None => return Err(Error::PriceTable(format!("unknown service tier `{f}`"))),
         }
     }
     Ok(m)
@@ -367,6 +491,8 @@ const MODEL_KEYS: &[&str] = &[
     "aliases",
     "above",
     "service_tiers",
+    "tiers",
+    "context_window",
     "note",
 ];
 
@@ -401,6 +527,21 @@ fn parse_model(name: &str, v: &toml::Value) -> Result<(ModelPrice, Vec<String>),
         None => TierMultipliers::default(),
         Some(s) => parse_multipliers(&format!("{field}.service_tiers"), s)?,
     };
+    let mut tier_prices = Vec::new();
+    if let Some(tiers) = t.get("tiers") {
+        let f = format!("{field}.tiers");
+        let tt = tiers
+            .as_table()
+            .ok_or_else(|| Error::PriceTable(format!("`{f}` must be a table")))?;
+        for (k, v) in tt {
+            let tier = ServiceTier::from_table_key(k)
+                .ok_or_else(|| Error::PriceTable(format!("unknown service tier `{f}.{k}`")))?;
+            let pt = v
+                .as_table()
+                .ok_or_else(|| Error::PriceTable(format!("`{f}.{k}` must be a table")))?;
+            tier_prices.push((tier, parse_prices(&format!("{f}.{k}"), pt, Some(&base))?));
+        }
+    }
     let aliases = match t.get("aliases") {
         None => Vec::new(),
         Some(toml::Value::Array(items)) => items
@@ -422,6 +563,11 @@ fn parse_model(name: &str, v: &toml::Value) -> Result<(ModelPrice, Vec<String>),
             base,
             long_context,
             service_tiers,
+            tier_prices,
+            context_window: t
+                .get("context_window")
+                .and_then(toml::Value::as_integer)
+                .and_then(|i| u64::try_from(i).ok()),
         },
         aliases,
     ))
@@ -435,6 +581,11 @@ pub struct Cost {
     /// Whether the model had a price. An unpriced request costs 0 here: the caller must mark
     /// the row unpriced and warn, never treat it as free.
     pub priced: bool,
+    /// The service tier billed: the one asked for, or `Standard` when the model has no price
+    /// for it.
+    pub tier: ServiceTier,
+    /// The model has no price of its own and was billed at the table's default price.
+    pub defaulted: bool,
 }
 
 /// Cost of `usage` for `model` in `tier`.
@@ -443,15 +594,26 @@ pub struct Cost {
 /// its threshold. Reasoning tokens, which are part of `output`, are billed at the reasoning
 /// price when the model has one. `priced = false` (and 0) when the model has no price.
 pub fn cost(table: &PriceTable, model: &str, usage: &Usage, tier: ServiceTier) -> Cost {
-    let Some(price) = table.lookup(model) else {
-        return Cost {
-            micro_usd: 0,
-            priced: false,
-        };
+    let (price, defaulted) = match table.lookup(model) {
+        Some(p) => (p, false),
+        None => match &table.default {
+            Some(d) => (d, true),
+            None => {
+                return Cost {
+                    micro_usd: 0,
+                    priced: false,
+                    tier: ServiceTier::Standard,
+                    defaulted: false,
+                };
+            }
+        },
     };
-    let p = match &price.long_context {
-        Some(lc) if usage.prompt_total() > lc.above_input_tokens => &lc.prices,
-        _ => &price.base,
+    let (tier_prices, permille, billed) = table.tier_pricing(price, tier);
+    // A tier's own price set has no long-context variant (no vendor publishes one).
+    let p = match (tier_prices, &price.long_context) {
+        (Some(tp), _) => tp,
+        (None, Some(lc)) if usage.prompt_total() > lc.above_input_tokens => &lc.prices,
+        (None, _) => &price.base,
     };
     let t = |n: u64, per_m: u64| u128::from(n) * u128::from(per_m);
     let reasoning = usage.reasoning.min(usage.output);
@@ -468,13 +630,15 @@ pub fn cost(table: &PriceTable, model: &str, usage: &Usage, tier: ServiceTier) -
     ]
     .into_iter()
     .fold(0u128, u128::saturating_add);
-    let permille = u128::from(table.multiplier_permille(price, tier));
+    let permille = u128::from(permille);
     // Per million tokens (÷ 10^6) and per-mille (÷ 10^3), rounded half up once.
     const DIV: u128 = 1_000_000_000;
     let micro = sum.saturating_mul(permille).saturating_add(DIV / 2) / DIV;
     Cost {
         micro_usd: i64::try_from(micro).unwrap_or(i64::MAX),
         priced: true,
+        tier: billed,
+        defaulted,
     }
 }
 

@@ -11,6 +11,8 @@
 
 use relaygate_protocol::Protocol;
 use relaygate_protocol::sse::SseEvent;
+
+use crate::price::ServiceTier;
 use relaygate_protocol::stream::is_heartbeat;
 use serde_json::Value;
 
@@ -36,6 +38,43 @@ pub struct Usage {
     pub reasoning: u64,
     /// Whether some of these numbers are local estimates rather than the upstream's report.
     pub estimated: bool,
+    /// The service tier the upstream says it used (`service_tier`, Vertex `trafficType`).
+    pub service_tier: Option<ServiceTier>,
+    /// The upstream's report held a count that is negative, not an integer, not a number or
+    /// above [`MAX_PLAUSIBLE_TOKENS`]: the caller logs it and estimates locally instead.
+    pub implausible: bool,
+}
+
+/// No single answer reports more tokens than this; a larger count is a broken report.
+pub const MAX_PLAUSIBLE_TOKENS: u64 = 1_000_000_000;
+
+/// Whether every token count in a usage object is a plausible non-negative integer. Keys that
+/// name counts end in `tokens` or `TokenCount` (`prompt_tokens`, `cached_tokens`,
+/// `ephemeral_5m_input_tokens`, `promptTokenCount`, Gemini's per-modality `tokenCount`);
+/// `null` counts as absent. Nested objects and arrays are looked into, at most 4 deep.
+fn plausible(v: &Value, depth: u8) -> bool {
+    let count_ok = |x: &Value| match x {
+        Value::Null => true,
+        Value::Number(n) => n.as_u64().is_some_and(|c| c <= MAX_PLAUSIBLE_TOKENS),
+        _ => false,
+    };
+    match v {
+        Value::Object(m) => m.iter().all(|(k, x)| {
+            let is_count = k.ends_with("tokens")
+                || k.ends_with("Tokens")
+                || k.ends_with("TokenCount")
+                || k.ends_with("tokenCount");
+            match x {
+                Value::Object(_) | Value::Array(_) => depth < 4 && plausible(x, depth + 1),
+                _ if is_count => count_ok(x),
+                _ => true,
+            }
+        }),
+        Value::Array(items) => items
+            .iter()
+            .all(|x| !x.is_object() || (depth < 4 && plausible(x, depth + 1))),
+        _ => true,
+    }
 }
 
 impl Usage {
@@ -111,6 +150,10 @@ fn merge_anthropic(acc: &mut Usage, usage: &Value) {
         acc.reasoning = r;
     }
     acc.reasoning = acc.reasoning.min(acc.output);
+    if let Some(Value::String(t)) = usage.get("service_tier") {
+        acc.service_tier = Some(ServiceTier::from_wire(t));
+    }
+    acc.implausible |= !plausible(usage, 0);
 }
 
 /// OpenAI Chat or Responses `usage` object (both shapes are accepted whichever protocol).
@@ -155,6 +198,8 @@ fn openai_usage(usage: &Value) -> Option<Usage> {
         cache_write_1h: 0,
         reasoning,
         estimated: false,
+        service_tier: None,
+        implausible: !plausible(usage, 0),
     })
 }
 
@@ -183,8 +228,18 @@ fn gemini_usage(meta: &Value) -> Option<Usage> {
         output,
         cache_read: cached,
         reasoning: thoughts.min(output),
+        service_tier: tier_of(meta.get("trafficType")),
+        implausible: !plausible(meta, 0),
         ..Usage::default()
     })
+}
+
+/// The tier a `service_tier` (or `trafficType`) value names.
+fn tier_of(v: Option<&Value>) -> Option<ServiceTier> {
+    match v {
+        Some(Value::String(t)) => Some(ServiceTier::from_wire(t)),
+        _ => None,
+    }
 }
 
 /// Usage from one already parsed non-stream body (or one stream chunk of the same shape).
@@ -199,11 +254,16 @@ fn usage_from_value(protocol: Protocol, v: &Value) -> Option<Usage> {
             merge_anthropic(&mut acc, usage);
             Some(acc)
         }
-        Protocol::OpenAiChat | Protocol::OpenAiResponses => v
-            .get("usage")
-            .or_else(|| path(v, &["response", "usage"]))
-            .filter(|u| u.is_object())
-            .and_then(openai_usage),
+        Protocol::OpenAiChat | Protocol::OpenAiResponses => {
+            let mut found = v
+                .get("usage")
+                .or_else(|| path(v, &["response", "usage"]))
+                .filter(|u| u.is_object())
+                .and_then(openai_usage)?;
+            found.service_tier = tier_of(v.get("service_tier"))
+                .or_else(|| tier_of(path(v, &["response", "service_tier"])));
+            Some(found)
+        }
         Protocol::Gemini => {
             let chunk = |c: &Value| {
                 c.get("usageMetadata")
@@ -243,6 +303,8 @@ pub struct StreamUsage {
     protocol: Protocol,
     usage: Option<Usage>,
     text_bytes: u64,
+    /// Chat chunks carry `service_tier` whether or not they carry usage.
+    tier: Option<ServiceTier>,
 }
 
 impl StreamUsage {
@@ -252,6 +314,7 @@ impl StreamUsage {
             protocol,
             usage: None,
             text_bytes: 0,
+            tier: None,
         }
     }
 
@@ -274,7 +337,15 @@ impl StreamUsage {
 
     /// The usage so far; `None` until the upstream sent any usage.
     pub fn usage(&self) -> Option<Usage> {
-        self.usage
+        self.usage.map(|mut u| {
+            u.service_tier = u.service_tier.or(self.tier);
+            u
+        })
+    }
+
+    /// The service tier the stream reported so far (also known when it reported no usage).
+    pub fn service_tier(&self) -> Option<ServiceTier> {
+        self.usage.and_then(|u| u.service_tier).or(self.tier)
     }
 
     /// The bytes of answer text (text, reasoning, refusals, tool-call arguments) seen so far.
@@ -323,6 +394,9 @@ impl StreamUsage {
     }
 
     fn push_chat(&mut self, v: &Value) {
+        if let Some(t) = tier_of(v.get("service_tier")) {
+            self.tier = Some(t);
+        }
         if let Some(usage) = v.get("usage").filter(|u| u.is_object())
             && let Some(found) = openai_usage(usage)
         {
@@ -359,6 +433,9 @@ impl StreamUsage {
                     .and_then(openai_usage)
                 {
                     self.usage = Some(found);
+                }
+                if let Some(t) = tier_of(path(v, &["response", "service_tier"])) {
+                    self.tier = Some(t);
                 }
             }
             "response.output_text.delta"
@@ -404,13 +481,22 @@ pub fn estimate_tokens_from_bytes(bytes: u64) -> u64 {
     bytes.div_ceil(4)
 }
 
-/// Estimate for a cut stream: the usage reported so far, with input filled from
-/// `input_estimate` when the upstream reported no prompt tokens, and output raised to the
-/// estimate from `output_text_bytes` (4 bytes a token) when the upstream reported fewer tokens
-/// than the text already seen (Anthropic reports `output_tokens: 1` at the start). Always marked
-/// `estimated`.
+/// Estimate for a cut stream, or for an answer whose usage is missing or implausible: the
+/// usage reported so far, with input filled from `input_estimate` when the upstream reported no
+/// prompt tokens, and output raised to the estimate from `output_text_bytes` (4 bytes a token)
+/// when the upstream reported fewer tokens than the text already seen (Anthropic reports
+/// `output_tokens: 1` at the start). An implausible report is replaced by the local figures
+/// whole (its tier is kept). Always marked `estimated`.
 pub fn estimate_cut(partial: Option<Usage>, input_estimate: u64, output_text_bytes: u64) -> Usage {
-    let mut usage = partial.unwrap_or_default();
+    let mut usage = match partial {
+        Some(p) if p.implausible => Usage {
+            service_tier: p.service_tier,
+            implausible: true,
+            ..Usage::default()
+        },
+        Some(p) => p,
+        None => Usage::default(),
+    };
     if usage.prompt_total() == 0 {
         usage.input = input_estimate;
     }
@@ -574,6 +660,12 @@ mod tests {
         ];
         for (protocol, body, want) in cases {
             let got = usage_from_json(*protocol, body.as_bytes());
+            // Every one of these reports is flagged: the caller estimates locally instead.
+            assert!(got.is_some_and(|u| u.implausible), "{protocol}: {body}");
+            let got = got.map(|u| Usage {
+                implausible: false,
+                ..u
+            });
             assert_eq!(got, Some(*want), "{protocol}: {body}");
             let got = got.unwrap_or_default();
             // Totals over saturated fields saturate as well.
@@ -607,6 +699,124 @@ mod tests {
             max,
         );
         assert_eq!(cut.output, max);
+    }
+
+    #[test]
+    fn implausible_reports_are_flagged_and_replaced_by_estimates() {
+        let cases: &[(Protocol, &str, bool)] = &[
+            (
+                Protocol::OpenAiChat,
+                r#"{"usage":{"prompt_tokens":10,"completion_tokens":5}}"#,
+                false,
+            ),
+            (
+                Protocol::OpenAiChat,
+                r#"{"usage":{"prompt_tokens":-1,"completion_tokens":5}}"#,
+                true,
+            ),
+            (
+                Protocol::OpenAiChat,
+                r#"{"usage":{"prompt_tokens":"10","completion_tokens":5}}"#,
+                true,
+            ),
+            (
+                Protocol::OpenAiChat,
+                r#"{"usage":{"prompt_tokens":10,"completion_tokens":1000000001}}"#,
+                true,
+            ),
+            (
+                Protocol::OpenAiChat,
+                r#"{"usage":{"prompt_tokens":10,"completion_tokens":5,"prompt_tokens_details":{"cached_tokens":null}}}"#,
+                false,
+            ),
+            (
+                Protocol::OpenAiChat,
+                r#"{"usage":{"prompt_tokens":10,"completion_tokens":5,"prompt_tokens_details":{"cached_tokens":2.5}}}"#,
+                true,
+            ),
+            (
+                Protocol::Anthropic,
+                r#"{"usage":{"input_tokens":10,"output_tokens":5,"cache_creation":{"ephemeral_1h_input_tokens":-3}}}"#,
+                true,
+            ),
+            (
+                Protocol::Gemini,
+                r#"{"usageMetadata":{"promptTokenCount":10,"candidatesTokenCount":5,"promptTokensDetails":[{"modality":"TEXT","tokenCount":10}]}}"#,
+                false,
+            ),
+            (
+                Protocol::Gemini,
+                r#"{"usageMetadata":{"promptTokenCount":10,"promptTokensDetails":[{"modality":"TEXT","tokenCount":"x"}]}}"#,
+                true,
+            ),
+        ];
+        for (p, body, bad) in cases {
+            let u = usage_from_json(*p, body.as_bytes()).unwrap();
+            assert_eq!(u.implausible, *bad, "{p}: {body}");
+            let est = estimate_cut(Some(u), 42, 40);
+            assert!(est.estimated);
+            if *bad {
+                // Local figures, whole: 42 input, 40 bytes / 4 output.
+                assert_eq!(
+                    (est.input, est.output, est.cache_read),
+                    (42, 10, 0),
+                    "{body}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn service_tiers_are_read_where_each_protocol_reports_them() {
+        use crate::ServiceTier;
+        let json = [
+            (
+                Protocol::OpenAiChat,
+                r#"{"service_tier":"priority","usage":{"prompt_tokens":1,"completion_tokens":1}}"#,
+                ServiceTier::Priority,
+            ),
+            (
+                Protocol::OpenAiResponses,
+                r#"{"service_tier":"flex","usage":{"input_tokens":1,"output_tokens":1}}"#,
+                ServiceTier::Flex,
+            ),
+            (
+                Protocol::Anthropic,
+                r#"{"usage":{"input_tokens":1,"output_tokens":1,"service_tier":"batch"}}"#,
+                ServiceTier::Batch,
+            ),
+            (
+                Protocol::Gemini,
+                r#"{"usageMetadata":{"promptTokenCount":1,"trafficType":"ON_DEMAND_PRIORITY"}}"#,
+                ServiceTier::Priority,
+            ),
+            (
+                Protocol::OpenAiChat,
+                r#"{"service_tier":"warp","usage":{"prompt_tokens":1,"completion_tokens":1}}"#,
+                ServiceTier::Unknown,
+            ),
+        ];
+        for (p, body, tier) in json {
+            assert_eq!(
+                usage_from_json(p, body.as_bytes()).unwrap().service_tier,
+                Some(tier),
+                "{body}"
+            );
+        }
+        // A Chat stream without usage still tells its tier; with usage, the usage carries it.
+        let mut s = StreamUsage::new(Protocol::OpenAiChat);
+        s.push(&SseEvent::data(
+            r#"{"service_tier":"priority","choices":[{"delta":{"content":"hi"}}]}"#,
+        ));
+        assert_eq!(
+            (s.usage(), s.service_tier()),
+            (None, Some(ServiceTier::Priority))
+        );
+        s.push(&SseEvent::data(r#"{"service_tier":"priority","choices":[],"usage":{"prompt_tokens":3,"completion_tokens":1}}"#));
+        assert_eq!(s.usage().unwrap().service_tier, Some(ServiceTier::Priority));
+        let mut s = StreamUsage::new(Protocol::OpenAiResponses);
+        s.push(&SseEvent::named("response.completed", r#"{"type":"response.completed","response":{"service_tier":"flex","usage":{"input_tokens":3,"output_tokens":1}}}"#));
+        assert_eq!(s.usage().unwrap().service_tier, Some(ServiceTier::Flex));
     }
 
     #[test]

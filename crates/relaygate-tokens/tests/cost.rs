@@ -182,14 +182,13 @@ fn reasoning_and_service_tiers() {
     assert_eq!(ServiceTier::from_wire("default"), ServiceTier::Standard);
     let custom = PriceTable::from_toml(
         r#"
-        [service_tiers]
-        priority = 1.75
         [models.m]
         input = 1
         output = 10
         reasoning = 20
         [models.m.service_tiers]
         batch = 0.4
+        priority = 1.75
         "#,
     )
     .unwrap();
@@ -198,10 +197,74 @@ fn reasoning_and_service_tiers() {
     assert_eq!(micro(&custom, "m", u, ServiceTier::Batch), 6_000_000);
     assert_eq!(micro(&custom, "m", u, ServiceTier::Priority), 26_250_000);
     assert_eq!(
-        micro(&custom, "m", u, ServiceTier::Flex),
-        7_500_000,
-        "built-in default 0.5"
+        cost(&custom, "m", &u, ServiceTier::Flex),
+        Cost {
+            micro_usd: 15_000_000,
+            priced: true,
+            tier: ServiceTier::Standard,
+            defaulted: false
+        },
+        "m has no flex price: billed at standard"
     );
+}
+
+#[test]
+fn a_tier_is_billed_only_where_the_model_has_it() {
+    let t = PriceTable::builtin();
+    let u = usage(1_000_000, 1_000_000);
+    let billed = |model: &str, tier| {
+        let c = cost(&t, model, &u, tier);
+        (c.micro_usd, c.tier)
+    };
+    use ServiceTier::*;
+    // Hand-computed from the list prices in prices/default.toml.
+    let cases = [
+        // gpt-5: 1.25 + 10; flex ×0.5; priority ×2.
+        ("gpt-5", Standard, 11_250_000, Standard),
+        ("gpt-5", Flex, 5_625_000, Flex),
+        ("gpt-5", Priority, 22_500_000, Priority),
+        ("gpt-5", Batch, 5_625_000, Batch),
+        // gpt-4.1: no flex tier; priority 3.5 + 14.
+        ("gpt-4.1", Flex, 10_000_000, Standard),
+        ("gpt-4.1", Priority, 17_500_000, Priority),
+        // o4-mini priority is its own price set: 2 + 8.
+        ("o4-mini", Priority, 10_000_000, Priority),
+        ("o4-mini", Flex, 2_750_000, Flex),
+        // Claude: priority is capacity, not a price; batch is half.
+        ("claude-haiku-4-5", Priority, 6_000_000, Standard),
+        ("claude-haiku-4-5", Batch, 3_000_000, Batch),
+        // Gemini: no flex or priority price in the table.
+        ("gemini-2.5-flash", Priority, 2_800_000, Standard),
+        // Scale and ultrafast are priced nowhere in the built-in table.
+        ("gpt-5", Scale, 11_250_000, Standard),
+        ("gpt-5", UltraFast, 11_250_000, Standard),
+        ("gpt-5", Unknown, 11_250_000, Standard),
+    ];
+    for (model, tier, micro, as_tier) in cases {
+        assert_eq!(billed(model, tier), (micro, as_tier), "{model} {tier:?}");
+    }
+    // Every name the vendors use today.
+    for (wire, tier) in [
+        ("auto", Standard),
+        ("default", Standard),
+        ("standard", Standard),
+        ("standard_only", Standard),
+        ("Scale", Scale),
+        ("priority", Priority),
+        ("fast", Priority),
+        ("flex", Flex),
+        ("batch", Batch),
+        ("ultrafast", UltraFast),
+        ("ON_DEMAND", Standard),
+        ("ON_DEMAND_FLEX", Flex),
+        ("PROVISIONED_THROUGHPUT", Standard),
+        ("turbo", Unknown),
+    ] {
+        assert_eq!(ServiceTier::from_wire(wire), tier, "{wire}");
+    }
+    // A table-wide priority multiplier is refused: it would double models with no priority.
+    let err = PriceTable::from_toml("[service_tiers]\npriority = 2").unwrap_err();
+    assert!(err.to_string().contains("per model"), "{err}");
 }
 
 #[test]
@@ -216,9 +279,26 @@ fn unknown_model_is_unpriced_not_free() {
         ),
         Cost {
             micro_usd: 0,
-            priced: false
+            priced: false,
+            tier: ServiceTier::Standard,
+            defaulted: false
         }
     );
+    // With a default price, every other model is billed at it and says so.
+    let mut d = t.clone();
+    d.set_default(PriceTable::price_from_toml("input = 2\noutput = 8").unwrap());
+    let c = cost(
+        &d,
+        "deepseek-reasoner",
+        &usage(1_000_000, 1_000_000),
+        ServiceTier::Standard,
+    );
+    assert_eq!(
+        (c.micro_usd, c.priced, c.defaulted),
+        (10_000_000, true, true)
+    );
+    assert!(!d.is_priced("deepseek-reasoner"));
+    assert!(!cost(&d, "gpt-4o", &usage(1, 1), ServiceTier::Standard).defaulted);
     assert!(cost(&t, "gpt-4o", &usage(0, 0), ServiceTier::Standard).priced);
 }
 
@@ -308,7 +388,7 @@ fn absurd_usage_and_prices_saturate_instead_of_wrapping() {
         cache_write_5m: max,
         cache_write_1h: max,
         reasoning: max,
-        estimated: false,
+        ..Usage::default()
     };
     // (model, usage, tier, expected micro-dollars)
     let cases = [

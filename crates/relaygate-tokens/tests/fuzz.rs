@@ -9,9 +9,9 @@
 use proptest::prelude::*;
 use relaygate_protocol::sse::SseEvent;
 use relaygate_tokens::{
-    Encoding, PriceTable, Protocol, ServiceTier, StreamUsage, Usage, cost, count_model_text,
-    count_request, count_text, encoding_for, estimate_cut, estimate_tokens_from_bytes, tokenizer,
-    usage_from_json,
+    Encoding, JsonUsageScan, PriceTable, Protocol, ServiceTier, StreamUsage, Usage, cost,
+    count_model_text, count_request, count_text, encoding_for, estimate_cut,
+    estimate_tokens_from_bytes, tokenizer, usage_from_json,
 };
 
 use relaygate_testkit::fuzz::*;
@@ -61,6 +61,7 @@ fn usage_any() -> impl Strategy<Value = Usage> {
             cache_write_1h,
             reasoning,
             estimated,
+            ..Usage::default()
         },
     )
 }
@@ -71,7 +72,9 @@ fn tier() -> impl Strategy<Value = ServiceTier> {
         Just(ServiceTier::Batch),
         Just(ServiceTier::Flex),
         Just(ServiceTier::Priority),
-        "[a-z]{0,8}".prop_map(|s| ServiceTier::from_wire(&s)),
+        Just(ServiceTier::Scale),
+        Just(ServiceTier::UltraFast),
+        "[a-z_]{0,8}".prop_map(|s| ServiceTier::from_wire(&s)),
     ]
 }
 
@@ -104,6 +107,26 @@ proptest! {
             if let Some(u) = usage_from_json(p, &body) {
                 prop_assert!(u.reasoning <= u.output, "{p}: {u:?}");
                 let _ = (u.total(), u.prompt_total());
+            }
+        }
+    }
+
+    #[test]
+    fn usage_scan_agrees_with_itself_in_any_pieces(body in response_body(), cut in 1usize..64) {
+        for p in Protocol::ALL {
+            let mut whole = JsonUsageScan::new(p);
+            whole.feed(&body);
+            let mut pieces = JsonUsageScan::new(p);
+            for c in body.chunks(cut) {
+                pieces.feed(c);
+            }
+            prop_assert_eq!(whole.finish(), pieces.finish(), "{}", p);
+            prop_assert_eq!(whole.text_bytes(), pieces.text_bytes());
+            // What the scan finds at the top level, the whole-body parse finds too.
+            if let (Some(_), Ok(serde_json::Value::Object(_))) =
+                (whole.finish(), serde_json::from_slice::<serde_json::Value>(&body))
+            {
+                prop_assert!(usage_from_json(p, &body).is_some(), "{}", p);
             }
         }
     }

@@ -489,3 +489,100 @@ fn output_text_bytes_are_counted() {
         assert!(s.output_text_bytes() > 0, "{rel}");
     }
 }
+
+/// A reference price for the cost table below: $1 input, $2 output, $0.10 cache reads, $1.25
+/// and $2 cache writes (5m, 1h), $4 reasoning, per million tokens.
+const REFERENCE_PRICES: &str = r#"
+[models.reference]
+input = 1
+output = 2
+cache_read = 0.1
+cache_write_5m = 1.25
+cache_write_1h = 2
+reasoning = 4
+"#;
+
+/// Every fixture with usage costs what the hand formula over its hand-checked counts gives,
+/// and a stream costs the same as the non-stream body of the same answer.
+#[test]
+fn fixture_costs_equal_hand_computed_figures() {
+    use relaygate_tokens::{PriceTable, ServiceTier, cost};
+    let Some(dir) = fixtures_dir() else { return };
+    let table = PriceTable::from_toml(REFERENCE_PRICES).unwrap();
+    let price = |u: &Usage| cost(&table, "reference", u, ServiceTier::Standard).micro_usd;
+    for (rel, i, [input, output, cache_read, w5, w1, reasoning]) in EXPECTED {
+        let u = usages(&dir, rel)[*i].unwrap();
+        // Micro-dollars per token: 1, 2, 0.1, 1.25, 2 and 4 per million → sum in pico-dollars.
+        let pico = input * 1_000_000
+            + (output - reasoning) * 2_000_000
+            + reasoning * 4_000_000
+            + cache_read * 100_000
+            + w5 * 1_250_000
+            + w1 * 2_000_000;
+        let hand = (pico + 500_000) / 1_000_000;
+        assert_eq!(price(&u) as u64, hand, "{rel} #{i}");
+    }
+    // Same answer in both forms: identical cost.
+    let rel = "vercel-ai/openai-responses/azure-tool-call.1";
+    let s = stream_usage(&dir, &format!("{rel}.chunks.txt")).unwrap();
+    let body = std::fs::read(dir.join(format!("{rel}.json"))).unwrap();
+    let j = usage_from_json(Protocol::OpenAiResponses, &body).unwrap();
+    assert_eq!(price(&s), price(&j));
+    for rel in all_files(&dir) {
+        let p = protocol_of(&rel);
+        if !is_stream(&rel) || p != Protocol::Gemini {
+            continue;
+        }
+        let chunks: Vec<Value> = events(&dir, &rel)
+            .iter()
+            .map(|e| serde_json::from_str(&e.data).unwrap())
+            .collect();
+        let array = Value::Array(chunks).to_string();
+        if let (Some(a), Some(b)) = (
+            usage_from_json(p, array.as_bytes()),
+            stream_usage(&dir, &rel),
+        ) {
+            assert_eq!(price(&a), price(&b), "{rel}");
+        }
+    }
+}
+
+/// The bounded scan of a large JSON answer finds the usage the whole-body parse finds, in
+/// every non-stream fixture, however the body is cut into pieces.
+#[test]
+fn scanning_json_bodies_equals_parsing_them() {
+    use relaygate_tokens::JsonUsageScan;
+    let Some(dir) = fixtures_dir() else { return };
+    let mut checked = 0;
+    for rel in all_files(&dir) {
+        if rel.ends_with(".md") || is_stream(&rel) || !rel.ends_with(".json") {
+            continue;
+        }
+        let p = protocol_of(&rel);
+        let v = json(&dir, &rel);
+        let bodies: Vec<Vec<u8>> = match v.get("attempts").and_then(Value::as_array) {
+            Some(a) => a
+                .iter()
+                .map(|a| a["rawResponseBody"].to_string().into_bytes())
+                .collect(),
+            None => vec![std::fs::read(dir.join(&rel)).unwrap()],
+        };
+        for body in bodies {
+            let want = usage_from_json(p, &body);
+            // Bodies that nest usage (`message.usage`, `response.usage`) are not the top-level
+            // answers this scan is for.
+            if want.is_none() {
+                continue;
+            }
+            for piece in [1, 7, 4096] {
+                let mut s = JsonUsageScan::new(p);
+                for c in body.chunks(piece) {
+                    s.feed(c);
+                }
+                assert_eq!(s.finish(), want, "{rel} in pieces of {piece}");
+            }
+            checked += 1;
+        }
+    }
+    assert!(checked >= 12, "only {checked} bodies were scanned");
+}

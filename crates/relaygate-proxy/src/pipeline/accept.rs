@@ -82,6 +82,7 @@ async fn generate(gw: Arc<Inner>, req: Request<Incoming>, route: Route, path: St
         body: bytes::Bytes::new(),
         model: String::new(),
         stream: route.path_stream,
+        include_usage: false,
         route,
         token,
         guard,

@@ -166,6 +166,7 @@ pub(super) async fn read_body(call: &mut Call, body: Incoming) -> Result<(), Res
         Ok(b) => {
             call.body = b;
             call.guard.request_bytes = call.body.len() as u64;
+            call.guard.keep_for_counting(&call.body);
             Ok(())
         }
         Err(e) => {
@@ -187,6 +188,11 @@ pub(super) async fn admit(call: &mut Call) -> Result<Candidates, Resp> {
         match peek_request(&call.body) {
             Ok(peek) => {
                 call.stream = peek.stream && call.route.op == Operation::Generate;
+                call.include_usage = peek.include_usage;
+                call.guard.requested_tier = peek
+                    .service_tier
+                    .as_deref()
+                    .map(relaygate_tokens::ServiceTier::from_wire);
                 match peek.model {
                     Some(m) if !m.trim().is_empty() => call.model = m,
                     _ => {

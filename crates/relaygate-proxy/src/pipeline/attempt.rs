@@ -17,8 +17,8 @@ use relaygate_detect::{
     classify_http, classify_transport, probe_body,
 };
 use relaygate_protocol::Protocol;
-use relaygate_protocol::peek::rewrite_model;
-use relaygate_tokens::{Usage, usage_from_json};
+use relaygate_protocol::peek::{rewrite_model, with_include_usage};
+use relaygate_tokens::{JsonUsageScan, Usage, usage_from_json};
 use relaygate_transform::{
     RequestOptions, ResponseOptions, convert_request, convert_response_with_tool_names,
     stream_converter_with_tool_names, tool_name_table,
@@ -46,6 +46,10 @@ pub(super) struct Commit {
     pub sse: Option<SseAlign>,
     /// Usage of a body that was read whole.
     pub usage: Option<Usage>,
+    /// The usage scan of a large JSON body that streams through.
+    pub scan: Option<JsonUsageScan>,
+    /// Answer text bytes of a body read whole (for an estimate when it has no usage).
+    pub text_bytes: u64,
     /// Whether the answer was translated into the client's protocol.
     pub translated: bool,
 }
@@ -59,6 +63,9 @@ pub(super) struct Outgoing {
     pub translated: bool,
     /// Tool names shortened for the upstream, with the client's originals (restored in answers).
     pub tool_names: Vec<(String, String)>,
+    /// The gateway asked a Chat upstream for the usage chunk the client did not ask for: it is
+    /// taken out of what the client receives.
+    pub strip_usage_chunk: bool,
 }
 
 /// The canonical path of `protocol`'s main call.
@@ -84,7 +91,7 @@ pub(super) fn prepare(
     upstream_model: &str,
 ) -> Result<Outgoing, String> {
     if upstream == call.protocol {
-        let (path, body) = if upstream_model == call.model {
+        let (path, mut body) = if upstream_model == call.model {
             (call.path.clone(), call.body.clone())
         } else if call.protocol == Protocol::Gemini {
             (
@@ -95,12 +102,23 @@ pub(super) fn prepare(
             let b = rewrite_model(&call.body, upstream_model).map_err(|e| e.to_string())?;
             (call.path.clone(), Bytes::from(b))
         };
+        // A Chat stream reports usage only when asked: ask, so that it can be billed.
+        let mut strip_usage_chunk = false;
+        if call.protocol == Protocol::OpenAiChat
+            && call.stream
+            && !call.include_usage
+            && let Some(b) = with_include_usage(&body).map_err(|e| e.to_string())?
+        {
+            body = Bytes::from(b);
+            strip_usage_chunk = true;
+        }
         return Ok(Outgoing {
             path,
             query: call.query.clone(),
             body,
             translated: false,
             tool_names: Vec::new(),
+            strip_usage_chunk,
         });
     }
     let opts = RequestOptions {
@@ -119,6 +137,7 @@ pub(super) fn prepare(
         body: Bytes::from(converted.value),
         translated: true,
         tool_names: tool_name_table(call.protocol, upstream, &call.body),
+        strip_usage_chunk: false,
     })
 }
 
@@ -295,6 +314,9 @@ async fn send_and_hold(
             StreamProbe::new(p.channel.protocol, policy.clone()),
             convert,
         );
+        // A Chat client that did not ask for usage gets no usage chunk, translated or not.
+        align.strip_usage_chunk = out.strip_usage_chunk
+            || (out.translated && call.protocol == Protocol::OpenAiChat && !call.include_usage);
         let mut held = BytesMut::new();
         loop {
             match timeout_at(deadline, incoming.frame()).await {
@@ -323,6 +345,8 @@ async fn send_and_hold(
                             incoming: Some(incoming),
                             sse: Some(align),
                             usage: None,
+                            scan: None,
+                            text_bytes: 0,
                             translated: out.translated,
                         }));
                     }
@@ -346,6 +370,8 @@ async fn send_and_hold(
                         incoming: None,
                         sse: Some(align),
                         usage: None,
+                        scan: None,
+                        text_bytes: 0,
                         translated: out.translated,
                     }));
                 }
@@ -377,12 +403,17 @@ async fn send_and_hold(
                     return Failure::of(classify_transport(TransportFailure::Other, &msg, policy));
                 }
                 if !out.translated && held.len() > MAX_PROBED_BODY {
+                    // Too large to hold: its usage is found by a bounded scan as it passes.
+                    let mut scan = JsonUsageScan::new(p.channel.protocol);
+                    scan.feed(&held);
                     return Attempt::Success(Box::new(Commit {
                         parts,
                         first: held.freeze(),
                         incoming: Some(incoming),
                         sse: None,
                         usage: None,
+                        scan: Some(scan),
+                        text_bytes: 0,
                         translated: false,
                     }));
                 }
@@ -413,6 +444,14 @@ async fn send_and_hold(
         return Failure::of(v);
     }
     let usage = usage_from_json(p.channel.protocol, &held);
+    // Only an answer without usage needs its text measured (for a local estimate).
+    let text_bytes = if usage.is_none_or(|u| u.implausible) {
+        let mut scan = JsonUsageScan::new(p.channel.protocol);
+        scan.feed(&held);
+        scan.text_bytes()
+    } else {
+        0
+    };
     let first = if out.translated {
         let opts = ResponseOptions {
             client_model: call.model.clone(),
@@ -445,6 +484,8 @@ async fn send_and_hold(
         incoming: None,
         sse: None,
         usage,
+        scan: None,
+        text_bytes,
         translated: out.translated,
     }))
 }

@@ -304,10 +304,13 @@ fn commit_response(call: Call, commit: Box<Commit>, channel: Arc<ChannelEntry>) 
         incoming,
         sse,
         usage,
+        scan,
+        text_bytes,
         translated,
     } = *commit;
     let mut call = call;
     call.guard.usage = usage;
+    call.guard.answer_text_bytes = text_bytes;
     let is_sse = sse.is_some()
         || parts
             .headers
@@ -346,6 +349,7 @@ fn commit_response(call: Call, commit: Box<Commit>, channel: Arc<ChannelEntry>) 
         first,
         incoming,
         sse,
+        scan,
         call.protocol,
         status,
         call.gw.config.timeouts.idle,

@@ -6,10 +6,13 @@
 
 use std::sync::Arc;
 
+use bytes::Bytes;
 use http::{HeaderMap, HeaderValue};
 use relaygate_protocol::Protocol;
 use relaygate_store::{RequestLog, UsageRow};
-use relaygate_tokens::{ServiceTier, Usage};
+use relaygate_tokens::{
+    ServiceTier, Usage, count_request, estimate_cut, estimate_tokens_from_bytes,
+};
 use tokio::time::Instant;
 
 use crate::gateway::{Inner, SlotGuard};
@@ -19,6 +22,10 @@ use crate::table::TokenEntry;
 
 /// The status a request gets when its client went away first (nginx's convention).
 pub(crate) const CLIENT_CLOSED: u16 = 499;
+
+/// Request bodies up to this size are kept until the end, so that an answer without usage can
+/// be billed from a local count of its input; larger ones are estimated from their size.
+const MAX_COUNTED_BODY: usize = 128 * 1024;
 
 /// Owns the end of one request: see the module documentation.
 #[derive(Debug)]
@@ -33,6 +40,18 @@ pub(crate) struct RequestGuard {
     pub usage: Option<Usage>,
     /// Size of the request body, for estimating a cut stream's input.
     pub request_bytes: u64,
+    /// The request body when small, for counting its input locally if the upstream reports
+    /// no usage.
+    counted_body: Option<Bytes>,
+    /// The client's protocol (the counting rules of the body).
+    protocol: Protocol,
+    /// The service tier the request asked for, billed when the answer names none.
+    pub requested_tier: Option<ServiceTier>,
+    /// Bytes of answer text delivered (text, reasoning, tool arguments), for estimating the
+    /// output of an answer without usage.
+    pub answer_text_bytes: u64,
+    /// The answer was cut short (the client left, or the upstream broke or fell silent).
+    pub cut: bool,
     /// The in-flight entry the admin API shows.
     pub active: Option<Arc<ActiveEntry>>,
     /// The client token's name, for charging its budget.
@@ -65,6 +84,11 @@ impl RequestGuard {
             channel: None,
             usage: None,
             request_bytes: 0,
+            counted_body: None,
+            protocol,
+            requested_tier: None,
+            answer_text_bytes: 0,
+            cut: false,
             active: Some(active),
             token_name: token.name.clone(),
             slots: SlotGuard::new(Arc::clone(gw)),
@@ -102,8 +126,50 @@ impl RequestGuard {
         super::ms(Instant::now().saturating_duration_since(self.started))
     }
 
+    /// Keeps a small request body for counting its input locally, if ever needed.
+    pub fn keep_for_counting(&mut self, body: &Bytes) {
+        if body.len() <= MAX_COUNTED_BODY {
+            self.counted_body = Some(body.clone());
+        }
+    }
+
+    /// The request's input tokens counted locally (a small body through the tokenizer, a
+    /// large one from its size).
+    fn input_estimate(&self) -> u64 {
+        let model = self.row.model_requested.as_str();
+        match &self.counted_body {
+            Some(body) => count_request(self.protocol, model, body)
+                .map(|c| c.tokens)
+                .unwrap_or_else(|_| estimate_tokens_from_bytes(self.request_bytes)),
+            None => estimate_tokens_from_bytes(self.request_bytes),
+        }
+    }
+
+    /// One rule: an answered request is never logged without usage. A 2xx answer whose
+    /// upstream reported none (or an implausible report), and an answer cut short after an
+    /// upstream was asked, are billed from local counts and marked estimated.
+    fn settle_usage(&mut self, status: u16) {
+        let answered = (200..300).contains(&status);
+        let cut_after_asking = self.cut || (status == CLIENT_CLOSED && self.row.attempts > 0);
+        let needs_estimate = match self.usage {
+            None => answered || cut_after_asking,
+            Some(u) => u.implausible || (cut_after_asking && !u.estimated),
+        };
+        if !needs_estimate {
+            return;
+        }
+        if let Some(u) = self.usage
+            && u.implausible
+        {
+            tracing::warn!(request_id = %self.row.request_id, model = %self.row.model_requested, "the upstream reported implausible usage (negative, fractional, non-numeric or over 10^9 tokens): billed from local counts");
+        }
+        let input = self.input_estimate();
+        self.usage = Some(estimate_cut(self.usage, input, self.answer_text_bytes));
+    }
+
     /// Records usage and its cost on the row.
-    fn price(&mut self) {
+    fn price(&mut self, status: u16) {
+        self.settle_usage(status);
         let Some(u) = self.usage else { return };
         self.row.usage = Some(UsageRow {
             input: u.input,
@@ -118,7 +184,17 @@ impl RequestGuard {
             .model_sent
             .clone()
             .unwrap_or_else(|| self.row.model_requested.clone());
-        let cost = relaygate_tokens::cost(&self.gw.prices, &model, &u, ServiceTier::Standard);
+        let tier = u
+            .service_tier
+            .or(self.requested_tier)
+            .unwrap_or(ServiceTier::Standard);
+        if tier == ServiceTier::Unknown {
+            self.gw.warn_unknown_tier(&model);
+        }
+        let cost = relaygate_tokens::cost(&self.gw.prices, &model, &u, tier);
+        if cost.defaulted {
+            self.gw.warn_unpriced(&model);
+        }
         if cost.priced {
             let permille = self
                 .row
@@ -176,7 +252,7 @@ impl RequestGuard {
         if std::mem::replace(&mut self.finished, true) {
             return;
         }
-        self.price();
+        self.price(status);
         self.row.status = status;
         self.row.duration_ms = self.elapsed_ms();
         if error.is_some() {

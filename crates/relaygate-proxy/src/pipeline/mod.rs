@@ -96,6 +96,8 @@ pub(crate) struct Call {
     body: Bytes,
     model: String,
     stream: bool,
+    /// The client asked for the usage chunk of a Chat stream (`stream_options.include_usage`).
+    include_usage: bool,
     token: TokenEntry,
     guard: RequestGuard,
 }

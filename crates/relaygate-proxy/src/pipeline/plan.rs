@@ -40,7 +40,39 @@ pub(super) fn candidates(call: &mut Call) -> Result<Candidates, Box<Resp>> {
         );
         return Err(Box::new(call.fail(ErrorKind::PermissionDenied, msg)));
     }
+    unpriced_policy(call, &mut candidates)?;
     Ok(candidates)
+}
+
+/// Leaves out channels whose model has no price when the operator refuses unpriced models,
+/// or when the token has a budget (an unpriced request would spend what no budget can see)
+/// and may not spend on them.
+fn unpriced_policy(call: &mut Call, candidates: &mut Candidates) -> Result<(), Box<Resp>> {
+    let gw = &call.gw;
+    let budget = gw.config.budgets.tokens.get(&call.token.name);
+    let refuse = match gw.config.unpriced {
+        crate::UnpricedPolicy::Refuse => true,
+        crate::UnpricedPolicy::Default => false,
+        crate::UnpricedPolicy::Record => budget.is_some_and(|b| !b.allow_unpriced),
+    };
+    if !refuse {
+        return Ok(());
+    }
+    let before = candidates.len();
+    candidates.retain(|(c, model)| {
+        let upstream = c.models.get(model).map_or(model.as_str(), String::as_str);
+        gw.prices.is_priced(upstream)
+    });
+    if candidates.is_empty() && before > 0 {
+        let why = if gw.config.unpriced == crate::UnpricedPolicy::Refuse {
+            "this gateway does not serve models without a price"
+        } else {
+            "this token has a budget and may not spend on models without a price"
+        };
+        let msg = format!("model {:?} has no price: {why}", call.model);
+        return Err(Box::new(call.fail(ErrorKind::PermissionDenied, msg)));
+    }
+    Ok(())
 }
 
 /// One planned attempt: a channel, one of its keys, and the channel's name for the model.

@@ -49,6 +49,13 @@ async fn recorded_streams_pass_through_byte_for_byte() {
         });
         let model = format!("m-{}", protocol.as_str());
         let (path, body) = request_for(protocol, &model, true);
+        let chat = protocol == Protocol::OpenAiChat;
+        // A Chat client that asks for usage gets every byte; see below for one that does not.
+        let body = if chat {
+            body.replacen('{', r#"{"stream_options":{"include_usage":true},"#, 1)
+        } else {
+            body
+        };
         let r = env.post(protocol, &path, &body).await;
         if s.name.contains("error") {
             // A recorded failure (an error event before any content) is a soft error: it is
@@ -64,6 +71,40 @@ async fn recorded_streams_pass_through_byte_for_byte() {
             "{} changed in transit",
             s.name
         );
+        if chat && !s.name.contains("error") {
+            // Without `include_usage` the gateway still asks the upstream for usage (to bill
+            // it), and takes the usage-only chunk out: the client sees what it asked for.
+            let (_, plain) = request_for(protocol, &model, true);
+            let r = env.post(protocol, &path, &plain).await;
+            let usage_only = |e: &Vec<u8>| {
+                let t = String::from_utf8_lossy(e);
+                t.contains(r#""choices":[]"#) && t.contains(r#""usage":{"#)
+            };
+            let want: Vec<u8> = s
+                .events
+                .iter()
+                .filter(|e| !usage_only(e))
+                .flatten()
+                .copied()
+                .collect();
+            assert_eq!(
+                String::from_utf8_lossy(&r.body),
+                String::from_utf8_lossy(&want),
+                "{} without include_usage",
+                s.name
+            );
+            let sent = mock.requests().last().unwrap().body.clone();
+            assert!(
+                String::from_utf8_lossy(&sent).contains(r#""include_usage":true"#),
+                "{}: the upstream was not asked for usage",
+                s.name
+            );
+            let logs = env.logs().await;
+            if s.events.iter().any(usage_only) {
+                let u = logs[0].usage.expect("usage logged");
+                assert!(!u.estimated, "{}: the reported usage is billed", s.name);
+            }
+        }
         passed += 1;
     }
     assert!(

@@ -1,6 +1,7 @@
 //! Integration tests: a real gateway server against the mock upstream.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod billing;
 mod errors;
 mod failover;
 mod fixtures;
