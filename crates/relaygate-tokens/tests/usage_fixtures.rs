@@ -447,18 +447,27 @@ fn stream_equals_non_stream() {
 
 /// A Gemini JSON array of chunks (`streamGenerateContent` without `alt=sse`) gives the same
 /// usage as the SSE stream of the same chunks.
+/// Every Gemini stream fixture with its chunks as one JSON array (`streamGenerateContent`
+/// without `alt=sse`).
+fn gemini_streams_as_arrays(dir: &Path) -> Vec<(String, String)> {
+    all_files(dir)
+        .into_iter()
+        .filter(|rel| is_stream(rel) && protocol_of(rel) == Protocol::Gemini)
+        .map(|rel| {
+            let chunks: Vec<Value> = events(dir, &rel)
+                .iter()
+                .map(|e| serde_json::from_str(&e.data).unwrap())
+                .collect();
+            let array = Value::Array(chunks).to_string();
+            (rel, array)
+        })
+        .collect()
+}
+
 #[test]
 fn gemini_array_body_equals_sse_stream() {
     let Some(dir) = fixtures_dir() else { return };
-    for rel in all_files(&dir) {
-        if !is_stream(&rel) || protocol_of(&rel) != Protocol::Gemini {
-            continue;
-        }
-        let chunks: Vec<Value> = events(&dir, &rel)
-            .iter()
-            .map(|e| serde_json::from_str(&e.data).unwrap())
-            .collect();
-        let array = Value::Array(chunks).to_string();
+    for (rel, array) in gemini_streams_as_arrays(&dir) {
         assert_eq!(
             usage_from_json(Protocol::Gemini, array.as_bytes()),
             stream_usage(&dir, &rel),
@@ -528,18 +537,9 @@ fn fixture_costs_equal_hand_computed_figures() {
     let body = std::fs::read(dir.join(format!("{rel}.json"))).unwrap();
     let j = usage_from_json(Protocol::OpenAiResponses, &body).unwrap();
     assert_eq!(price(&s), price(&j));
-    for rel in all_files(&dir) {
-        let p = protocol_of(&rel);
-        if !is_stream(&rel) || p != Protocol::Gemini {
-            continue;
-        }
-        let chunks: Vec<Value> = events(&dir, &rel)
-            .iter()
-            .map(|e| serde_json::from_str(&e.data).unwrap())
-            .collect();
-        let array = Value::Array(chunks).to_string();
+    for (rel, array) in gemini_streams_as_arrays(&dir) {
         if let (Some(a), Some(b)) = (
-            usage_from_json(p, array.as_bytes()),
+            usage_from_json(Protocol::Gemini, array.as_bytes()),
             stream_usage(&dir, &rel),
         ) {
             assert_eq!(price(&a), price(&b), "{rel}");
