@@ -1,4 +1,22 @@
-//! Calendar periods and money arithmetic for budgets. Periods are UTC.
+//! Calendar periods, money arithmetic and reservation estimates for budgets. Periods are UTC.
+
+use relaygate_protocol::Protocol;
+
+/// The output a reservation assumes when the request sets no output limit.
+pub(crate) const DEFAULT_OUTPUT_CAP: u64 = 8_192;
+
+/// The output limit a request sets: `max_tokens` (Anthropic, Chat), `max_completion_tokens`
+/// (Chat), `max_output_tokens` (Responses), `generationConfig.maxOutputTokens` (Gemini).
+pub(crate) fn max_output_tokens(protocol: Protocol, body: &[u8]) -> Option<u64> {
+    let v: serde_json::Value = serde_json::from_slice(body).ok()?;
+    let get = |p: &str| v.pointer(p).and_then(serde_json::Value::as_u64);
+    match protocol {
+        Protocol::Anthropic => get("/max_tokens"),
+        Protocol::OpenAiChat => get("/max_completion_tokens").or_else(|| get("/max_tokens")),
+        Protocol::OpenAiResponses => get("/max_output_tokens"),
+        Protocol::Gemini => get("/generationConfig/maxOutputTokens"),
+    }
+}
 
 /// `(YYYYMMDD, YYYYMM)` of the UTC day containing `now_ms`.
 pub(crate) fn periods(now_ms: u64) -> (u32, u32) {

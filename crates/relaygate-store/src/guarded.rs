@@ -361,6 +361,10 @@ impl<S: ?Sized + SharedState> SharedState for Guarded<S> {
         Box::pin(self.guard("charging spend", self.inner.charge(entries)))
     }
 
+    fn reserve(&self, entries: Vec<(String, i64, i64)>) -> BoxFuture<'_, Result<bool>> {
+        Box::pin(self.guard("reserving spend", self.inner.reserve(entries)))
+    }
+
     fn cleanup(&self, now_ms: i64, logs_before_ms: Option<i64>) -> BoxFuture<'_, Result<u64>> {
         // Retention can take far longer than a request deadline, and runs in the background.
         self.inner.cleanup(now_ms, logs_before_ms)
@@ -558,6 +562,9 @@ mod tests {
         }
         fn charge(&self, _: Vec<(String, i64)>) -> BoxFuture<'_, Result<()>> {
             self.answer(())
+        }
+        fn reserve(&self, _: Vec<(String, i64, i64)>) -> BoxFuture<'_, Result<bool>> {
+            self.answer(true)
         }
         fn cleanup(&self, _: i64, _: Option<i64>) -> BoxFuture<'_, Result<u64>> {
             self.answer(0)

@@ -288,6 +288,11 @@ pub trait SharedState: Send + Sync {
     fn spent(&self, keys: Vec<String>) -> BoxFuture<'_, Result<Vec<i64>>>;
     /// Adds to spend counters, each atomically.
     fn charge(&self, entries: Vec<(String, i64)>) -> BoxFuture<'_, Result<()>>;
+    /// Adds `amount` to every counter `(key, amount, limit)` in one transaction if none of
+    /// them would pass its limit (0 = no limit); otherwise changes nothing. Returns whether it
+    /// was added. Concurrent reservations on every instance are serialised by the database,
+    /// so together they never pass a limit.
+    fn reserve(&self, entries: Vec<(String, i64, i64)>) -> BoxFuture<'_, Result<bool>>;
     /// Removes expired rate events and leases, and request logs (with their attempts) that
     /// started before `logs_before_ms`. Returns the number of log rows removed.
     fn cleanup(&self, now_ms: i64, logs_before_ms: Option<i64>) -> BoxFuture<'_, Result<u64>>;

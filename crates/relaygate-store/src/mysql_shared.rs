@@ -315,6 +315,42 @@ impl SharedState for MysqlStore {
         })
     }
 
+    fn reserve(&self, entries: Vec<(String, i64, i64)>) -> BoxFuture<'_, Result<bool>> {
+        Box::pin(async move {
+            if entries.is_empty() {
+                return Ok(true);
+            }
+            let mut entries = entries;
+            // One lock order for every caller, so reservations wait for each other instead of
+            // deadlocking.
+            entries.sort_by(|a, b| a.0.cmp(&b.0));
+            let mut conn = self.shared_conn().await?;
+            timed("reserving spend", async {
+                // The rows exist before the transaction (autocommit), so that it only takes
+                // row locks.
+                conn.exec_batch(
+                    "INSERT IGNORE INTO spend (key_name, micro_usd) VALUES (?, 0)",
+                    entries.iter().map(|(k, _, _)| (k.as_str(),)),
+                )
+                .await?;
+                let mut attempt = 0;
+                loop {
+                    attempt += 1;
+                    match reserve_once(&mut conn, &entries).await {
+                        Err(Error::Mysql(e))
+                            if attempt < 5
+                                && matches!(&*e, mysql_async::Error::Server(s) if s.code == 1213) =>
+                        {
+                            continue;
+                        }
+                        other => return other,
+                    }
+                }
+            })
+            .await
+        })
+    }
+
     fn charge(&self, entries: Vec<(String, i64)>) -> BoxFuture<'_, Result<()>> {
         Box::pin(async move {
             if entries.is_empty() {
@@ -354,4 +390,28 @@ impl SharedState for MysqlStore {
             .await
         })
     }
+}
+
+/// One try of a reservation: lock the counters in key order, check, add, commit.
+async fn reserve_once(conn: &mut Conn, entries: &[(String, i64, i64)]) -> Result<bool> {
+    let mut tx = conn.start_transaction(TxOpts::default()).await?;
+    for (k, amount, limit) in entries {
+        let cur: Option<i64> = tx
+            .exec_first(
+                "SELECT micro_usd FROM spend WHERE key_name = ? FOR UPDATE",
+                (k.as_str(),),
+            )
+            .await?;
+        if *limit > 0 && cur.unwrap_or(0).saturating_add(*amount) > *limit {
+            tx.rollback().await?;
+            return Ok(false);
+        }
+    }
+    tx.exec_batch(
+        "UPDATE spend SET micro_usd = micro_usd + ? WHERE key_name = ?",
+        entries.iter().map(|(k, amount, _)| (*amount, k.as_str())),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(true)
 }

@@ -144,6 +144,32 @@ impl SharedState for SqliteStore {
         })
     }
 
+    fn reserve(&self, entries: Vec<(String, i64, i64)>) -> BoxFuture<'_, Result<bool>> {
+        self.write(move |conn| {
+            // Immediate: the write lock is taken before the read, so another process can't
+            // add between the check and the add.
+            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            {
+                let mut read = tx.prepare_cached("SELECT micro_usd FROM spend WHERE key_name = ?1")?;
+                for (k, amount, limit) in &entries {
+                    let cur: i64 = read.query_row([k], |r| r.get(0)).optional()?.unwrap_or(0);
+                    if *limit > 0 && cur.saturating_add(*amount) > *limit {
+                        return Ok(false);
+                    }
+                }
+                let mut add = tx.prepare_cached(
+                    "INSERT INTO spend (key_name, micro_usd) VALUES (?1, ?2)
+                     ON CONFLICT(key_name) DO UPDATE SET micro_usd = micro_usd + excluded.micro_usd",
+                )?;
+                for (k, amount, _) in &entries {
+                    add.execute(params![k, amount])?;
+                }
+            }
+            tx.commit()?;
+            Ok(true)
+        })
+    }
+
     fn charge(&self, entries: Vec<(String, i64)>) -> BoxFuture<'_, Result<()>> {
         self.write(move |conn| {
             let tx = conn.transaction()?;

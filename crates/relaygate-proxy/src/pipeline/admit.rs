@@ -246,10 +246,39 @@ pub(super) async fn admit(call: &mut Call) -> Result<Candidates, Resp> {
             ("daily", budget.daily_micro_usd),
             ("monthly", budget.monthly_micro_usd),
         ];
+        // Reserve the most the request can cost before it is sent: concurrent requests on
+        // every instance see each other's reservations, so together they stay within the
+        // budget; the end replaces the reservation by the real cost.
+        let estimate = reservation(call, &candidates).await;
+        if estimate > 0 {
+            let entries = keys
+                .iter()
+                .zip(limits.iter())
+                .map(|(k, (_, limit))| (k.clone(), estimate, *limit))
+                .collect();
+            match gw.store.reserve(entries).await {
+                Ok(true) => call.guard.reserved_micro_usd = estimate,
+                // The reason (which budget) is told by the check below.
+                Ok(false) => {}
+                Err(e) => {
+                    return Err(call.fail(
+                        ErrorKind::Unavailable,
+                        format!("the token's budget can't be reserved: {e}"),
+                    ));
+                }
+            }
+        }
         match gw.store.spent(keys).await {
             Ok(spent) => {
                 for ((what, limit), used) in limits.iter().zip(spent) {
-                    if *limit > 0 && used >= *limit {
+                    // A reservation that did not fit is refused by the budget it would pass.
+                    let over = if estimate > 0 {
+                        call.guard.reserved_micro_usd == 0 && used.saturating_add(estimate) > *limit
+                    } else {
+                        used >= *limit
+                    };
+                    if *limit > 0 && over {
+                        call.guard.release_reservation();
                         let msg = format!(
                             "this token's {what} budget is spent: {} of {}",
                             crate::budget::usd(used),
@@ -262,9 +291,17 @@ pub(super) async fn admit(call: &mut Call) -> Result<Candidates, Resp> {
                         return Err(call.fail_with(ErrorKind::RateLimited, msg, retry));
                     }
                 }
+                if estimate > 0 && call.guard.reserved_micro_usd == 0 {
+                    let msg = format!(
+                        "this token's budget can't cover this request (up to {})",
+                        crate::budget::usd(estimate)
+                    );
+                    return Err(call.fail_with(ErrorKind::RateLimited, msg, Some(1)));
+                }
             }
             // Money first: a budget that can't be checked is not spent blindly.
             Err(e) => {
+                call.guard.release_reservation();
                 return Err(call.fail(
                     ErrorKind::Unavailable,
                     format!("the token's budget can't be checked: {e}"),
@@ -273,6 +310,47 @@ pub(super) async fn admit(call: &mut Call) -> Result<Candidates, Resp> {
         }
     }
     Ok(candidates)
+}
+
+/// The most this request can cost, micro-dollars: its input counted locally plus its output
+/// limit (or [`crate::budget::DEFAULT_OUTPUT_CAP`]), at the dearest price among the models the
+/// candidates would send. 0 when none of them has a price.
+async fn reservation(call: &Call, candidates: &super::plan::Candidates) -> i64 {
+    let (protocol, model, body) = (call.protocol, call.model.clone(), call.body.clone());
+    let input = tokio::task::spawn_blocking(move || {
+        relaygate_tokens::count_request(protocol, &model, &body).map(|c| c.tokens)
+    })
+    .await
+    .ok()
+    .and_then(Result::ok)
+    .unwrap_or_else(|| relaygate_tokens::estimate_tokens_from_bytes(call.body.len() as u64));
+    let output = crate::budget::max_output_tokens(call.protocol, &call.body)
+        .unwrap_or(crate::budget::DEFAULT_OUTPUT_CAP);
+    let usage = relaygate_tokens::Usage {
+        input,
+        output,
+        ..relaygate_tokens::Usage::default()
+    };
+    let tier = call
+        .guard
+        .requested_tier
+        .unwrap_or(relaygate_tokens::ServiceTier::Standard);
+    candidates
+        .iter()
+        .map(|(c, m)| {
+            let upstream = c.models.get(m).map_or(m.as_str(), String::as_str);
+            let cost = relaygate_tokens::cost(&call.gw.prices, upstream, &usage, tier);
+            let permille = call
+                .gw
+                .config
+                .budgets
+                .channels
+                .get(&c.name)
+                .map_or(1000, |b| b.cost_multiplier_permille);
+            crate::budget::apply_multiplier(cost.micro_usd, permille)
+        })
+        .max()
+        .unwrap_or(0)
 }
 
 /// Takes a concurrency slot and an RPM slot of the channel, or says why it can't (with the

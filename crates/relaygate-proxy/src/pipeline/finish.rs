@@ -52,6 +52,9 @@ pub(crate) struct RequestGuard {
     pub answer_text_bytes: u64,
     /// The answer was cut short (the client left, or the upstream broke or fell silent).
     pub cut: bool,
+    /// Micro-dollars reserved on the token's budget before sending, replaced at the end by
+    /// the real cost.
+    pub reserved_micro_usd: i64,
     /// The in-flight entry the admin API shows.
     pub active: Option<Arc<ActiveEntry>>,
     /// The client token's name, for charging its budget.
@@ -89,6 +92,7 @@ impl RequestGuard {
             requested_tier: None,
             answer_text_bytes: 0,
             cut: false,
+            reserved_micro_usd: 0,
             active: Some(active),
             token_name: token.name.clone(),
             slots: SlotGuard::new(Arc::clone(gw)),
@@ -167,10 +171,22 @@ impl RequestGuard {
         self.usage = Some(estimate_cut(self.usage, input, self.answer_text_bytes));
     }
 
-    /// Records usage and its cost on the row.
+    /// Gives the reservation back (the request was refused before it was sent).
+    pub fn release_reservation(&mut self) {
+        let r = std::mem::take(&mut self.reserved_micro_usd);
+        if r > 0 {
+            self.charge_token(-r);
+        }
+    }
+
+    /// Records usage and its cost on the row, and settles the budgets.
     fn price(&mut self, status: u16) {
         self.settle_usage(status);
-        let Some(u) = self.usage else { return };
+        let Some(u) = self.usage else {
+            // Nothing to bill: the reservation goes back.
+            self.release_reservation();
+            return;
+        };
         self.row.usage = Some(UsageRow {
             input: u.input,
             output: u.output,
@@ -208,23 +224,47 @@ impl RequestGuard {
         } else {
             self.row.unpriced = true;
             self.gw.warn_unpriced(&model);
+            self.release_reservation();
         }
     }
 
-    /// Adds the cost to the budgets that watch it (shared across instances).
-    fn charge(&self, micro: i64) {
-        if micro <= 0 {
+    /// Adds `delta` (negative to give back) to the token's budget counters.
+    fn charge_token(&self, delta: i64) {
+        if delta == 0 || !self.gw.config.budgets.tokens.contains_key(&self.token_name) {
             return;
         }
         let (day, month) = crate::budget::periods(self.gw.clock.now_ms());
+        let t = &self.token_name;
+        let entries = vec![
+            (format!("token:{t}:life"), delta),
+            (format!("token:{t}:d:{day}"), delta),
+            (format!("token:{t}:m:{month}"), delta),
+        ];
+        self.spawn_charge(entries);
+    }
+
+    fn spawn_charge(&self, entries: Vec<(String, i64)>) {
+        let gw = Arc::clone(&self.gw);
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            rt.spawn(async move {
+                if let Err(e) = gw.store.charge(entries).await {
+                    tracing::error!(error = %e, "charging a budget failed");
+                }
+            });
+        }
+    }
+
+    /// Adds the cost to the budgets that watch it (shared across instances); the token's
+    /// counters get the difference from what was reserved.
+    fn charge(&mut self, micro: i64) {
+        let reserved = std::mem::take(&mut self.reserved_micro_usd);
+        self.charge_token(micro.max(0) - reserved);
+        if micro <= 0 {
+            return;
+        }
+        let (day, _) = crate::budget::periods(self.gw.clock.now_ms());
         let budgets = &self.gw.config.budgets;
         let mut entries = Vec::new();
-        if budgets.tokens.contains_key(&self.token_name) {
-            let t = &self.token_name;
-            entries.push((format!("token:{t}:life"), micro));
-            entries.push((format!("token:{t}:d:{day}"), micro));
-            entries.push((format!("token:{t}:m:{month}"), micro));
-        }
         if let Some(c) = self
             .row
             .channel_name
@@ -233,16 +273,8 @@ impl RequestGuard {
         {
             entries.push((format!("channel:{c}:d:{day}"), micro));
         }
-        if entries.is_empty() {
-            return;
-        }
-        let gw = Arc::clone(&self.gw);
-        if let Ok(rt) = tokio::runtime::Handle::try_current() {
-            rt.spawn(async move {
-                if let Err(e) = gw.store.charge(entries).await {
-                    tracing::error!(error = %e, "charging a budget failed");
-                }
-            });
+        if !entries.is_empty() {
+            self.spawn_charge(entries);
         }
     }
 

@@ -350,3 +350,135 @@ async fn unpriced_models_are_served_refused_or_defaulted_as_configured() {
         assert_eq!(r.status, 200, "a priced model is fine");
     }
 }
+
+/// Two gateways on one database (two `SqliteStore`s on one file, as two processes would open
+/// it) and 50 concurrent requests of one budgeted token: reservations keep the spend within
+/// the budget, and once every request has ended the counter holds exactly the real costs.
+#[tokio::test]
+async fn reservations_keep_a_budget_across_two_instances() {
+    use std::sync::Arc;
+
+    use relaygate_proxy::{Gateway, Server};
+    use relaygate_store::{SqliteStore, Store, TokenLimits, TokenSpec};
+
+    let mock = MockUpstream::start().await.unwrap();
+    // Slow answers, so that all 50 requests are in flight together.
+    mock.on_any(Behavior::Delay(
+        Duration::from_millis(400),
+        Box::new(Behavior::Ok),
+    ));
+    // Each answer costs 26 µ$ (12 in, 7 out); each reservation is larger (the counted input
+    // plus max_tokens 32 at $2). 300 µ$ holds a few reservations at once, not 50.
+    const LIMIT: i64 = 300;
+    let mut config = priced_config();
+    config.budgets.tokens.insert(
+        "test".to_owned(),
+        TokenBudget {
+            daily_micro_usd: LIMIT,
+            ..TokenBudget::default()
+        },
+    );
+    let db = temp_db();
+    let mut bases = Vec::new();
+    let mut gateways = Vec::new();
+    let mut stores: Vec<Arc<dyn Store>> = Vec::new();
+    for i in 0..2 {
+        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(db.clone()).unwrap());
+        if i == 0 {
+            store
+                .upsert_channel(channel(
+                    "a",
+                    Protocol::Anthropic,
+                    &mock.url(),
+                    &["k"],
+                    &["m-anthropic"],
+                ))
+                .await
+                .unwrap();
+            store
+                .upsert_token(TokenSpec {
+                    name: "test".to_owned(),
+                    token_hash: relaygate_proxy::auth::hash_token(TOKEN),
+                    hint: relaygate_proxy::auth::mask(TOKEN),
+                    enabled: true,
+                    expires_at_ms: None,
+                    limits: TokenLimits::default(),
+                })
+                .await
+                .unwrap();
+        }
+        let gw = Gateway::new(config.clone(), Arc::clone(&store))
+            .await
+            .unwrap();
+        let server = Server::start("127.0.0.1:0".parse().unwrap(), gw.clone())
+            .await
+            .unwrap();
+        bases.push(format!("http://{}", server.local_addr()));
+        gateways.push((gw, server));
+        stores.push(store);
+    }
+    let client: hyper_util::client::legacy::Client<_, Full<bytes::Bytes>> =
+        hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+            .build_http();
+    let (path, body) = request_for(Protocol::Anthropic, "m-anthropic", false);
+    let mut tasks = Vec::new();
+    for i in 0..50 {
+        let (client, url, body) = (
+            client.clone(),
+            format!("{}{path}", bases[i % 2]),
+            body.clone(),
+        );
+        tasks.push(tokio::spawn(async move {
+            let (auth, value) = auth_header(Protocol::Anthropic, TOKEN);
+            let r = send(&client, "POST", &url, &[(auth, &value)], body).await;
+            (r.status, r.text())
+        }));
+    }
+    let mut ok = 0;
+    let mut refused = 0;
+    for t in tasks {
+        let (status, text) = t.await.unwrap();
+        match status.as_u16() {
+            200 => ok += 1,
+            429 => {
+                assert!(text.contains("budget"), "{text}");
+                refused += 1;
+            }
+            other => panic!("unexpected status {other}: {text}"),
+        }
+    }
+    assert!(ok >= 1 && refused >= 1, "ok {ok}, refused {refused}");
+    // Settlements are written after the answers: wait for them.
+    let mut spent = i64::MAX;
+    for _ in 0..100 {
+        let logs = {
+            stores[0].flush().await.unwrap();
+            stores[1].flush().await.unwrap();
+            stores[0]
+                .query_logs(relaygate_store::LogQuery {
+                    limit: 1000,
+                    ..Default::default()
+                })
+                .await
+                .unwrap()
+        };
+        let billed: i64 = logs.iter().filter_map(|r| r.cost_micro_usd).sum();
+        spent = stores[0]
+            .spent(vec!["token:test:life".to_owned()])
+            .await
+            .unwrap()[0];
+        if spent == billed && logs.len() == 50 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        spent,
+        26 * ok,
+        "the counter holds the real costs, reservations settled"
+    );
+    assert!(spent <= LIMIT, "spent {spent} of {LIMIT}");
+    for (_, server) in gateways {
+        server.shutdown().await.unwrap();
+    }
+}

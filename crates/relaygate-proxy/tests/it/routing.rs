@@ -680,6 +680,10 @@ async fn budgets_skip_spent_channels_refuse_spent_tokens_and_apply_multipliers()
     )
     .await;
     let (path, body) = request_for(Protocol::Anthropic, "claude-sonnet-4-5", false);
+    // Each request reserves its worst case (input + max_tokens) before it is sent; an output
+    // limit of 1 keeps that below one request's real cost, so the budgets here are decided
+    // by what was really spent.
+    let body = body.replace(r#""max_tokens":32"#, r#""max_tokens":1"#);
     let day = {
         let ms = now_ms() as u64;
         // Same UTC day key format the gateway uses.

@@ -158,6 +158,52 @@ pub async fn spend_counters_add_up_atomically(h: &dyn Harness) {
     }
 }
 
+pub async fn reservations_never_pass_a_limit_across_handles(h: &dyn Harness) {
+    let stores: Vec<Arc<dyn Store>> = (0..2).map(|_| h.open()).collect();
+    // 40 reservations of 70 against a limit of 1,000 on one key (and none on the other):
+    // exactly 14 fit, whichever handle each goes through.
+    let mut tasks = Vec::new();
+    for i in 0..40 {
+        let s = Arc::clone(&stores[i % 2]);
+        tasks.push(tokio::spawn(async move {
+            s.reserve(vec![
+                ("token:r:d:1".to_owned(), 70, 1_000),
+                ("token:r:life".to_owned(), 70, 0),
+            ])
+            .await
+            .unwrap()
+        }));
+    }
+    let mut fitted = 0;
+    for t in tasks {
+        fitted += i64::from(t.await.unwrap());
+    }
+    assert_eq!(fitted, 14);
+    let spent = stores[1]
+        .spent(vec!["token:r:d:1".to_owned(), "token:r:life".to_owned()])
+        .await
+        .unwrap();
+    assert_eq!(
+        spent,
+        vec![980, 980],
+        "a refused reservation changes nothing"
+    );
+    // Given back (a negative charge), it fits again.
+    stores[0]
+        .charge(vec![("token:r:d:1".to_owned(), -70)])
+        .await
+        .unwrap();
+    assert!(
+        stores[1]
+            .reserve(vec![("token:r:d:1".to_owned(), 90, 1_000)])
+            .await
+            .unwrap()
+    );
+    for s in stores {
+        s.close().await.unwrap();
+    }
+}
+
 pub async fn cooldown_changes_are_visible_to_other_handles(h: &dyn Harness) {
     let a = h.open();
     let b = h.open();
@@ -265,6 +311,7 @@ shared_conformance!(
     rate_windows_admit_exactly_the_limit_across_handles,
     leases_bound_concurrency_and_expire,
     spend_counters_add_up_atomically,
+    reservations_never_pass_a_limit_across_handles,
     cooldown_changes_are_visible_to_other_handles,
     cleanup_removes_old_logs_and_expired_state,
     retention_keeps_hourly_aggregates,
