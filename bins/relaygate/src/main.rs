@@ -2,6 +2,7 @@
 //! and tokens, and serves until SIGINT/SIGTERM.
 
 mod config;
+mod prices;
 
 /// Prints to stdout, ignoring a closed pipe: a gateway must not die because whoever started
 /// it stopped reading its banner.
@@ -36,6 +37,9 @@ enum Command {
     Serve(ServeArgs),
     /// Print a new random gateway token and the line to put in the configuration.
     GenToken,
+    /// Price tables: import a published price database.
+    #[command(subcommand)]
+    Prices(prices::PricesCommand),
 }
 
 #[derive(clap::Args, Debug, Default)]
@@ -61,6 +65,7 @@ fn main() -> anyhow::Result<()> {
         .init();
     match cli.command {
         Some(Command::GenToken) => gen_token(),
+        Some(Command::Prices(cmd)) => prices::run(cmd),
         Some(Command::Serve(args)) => run(args),
         None => run(ServeArgs::parse_from_env()),
     }

@@ -304,3 +304,65 @@ async fn official_python_sdks_work_across_protocols() {
         failures.join("\n")
     );
 }
+
+#[test]
+fn prices_import_reads_both_formats_and_refuses_garbage() {
+    let dir = temp_dir("prices");
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/prices");
+    for (file, model, input) in [
+        ("litellm-sample.json", "relay-gpt-7", 1_250_000),
+        ("models-dev-sample.json", "relay-sonnet-9", 3_000_000),
+    ] {
+        let out_path = dir.join(format!("{file}.toml"));
+        let out = Command::new(BIN)
+            .args(["prices", "import"])
+            .arg(fixtures.join(file))
+            .arg("--out")
+            .arg(&out_path)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{err}");
+        assert!(err.contains("imported "), "{err}");
+        let text = std::fs::read_to_string(&out_path).unwrap();
+        let table = relaygate_tokens::PriceTable::from_toml(&text).unwrap();
+        assert_eq!(table.lookup(model).unwrap().base.input, input, "{file}");
+        assert!(text.contains("source = "), "{text}");
+    }
+    // Stdout when no --out; a provider filter applies.
+    let out = Command::new(BIN)
+        .args(["prices", "import", "--providers", "google"])
+        .arg(fixtures.join("models-dev-sample.json"))
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let table =
+        relaygate_tokens::PriceTable::from_toml(&String::from_utf8_lossy(&out.stdout)).unwrap();
+    assert_eq!(table.len(), 1);
+    assert!(table.is_priced("relay-gemini-4-flash"));
+    // Garbage, a wrong format name and a file that prices nothing are clear errors.
+    let junk = dir.join("junk.json");
+    std::fs::write(&junk, "{\"not\": \"prices\"").unwrap();
+    for args in [
+        vec!["prices", "import", junk.to_str().unwrap()],
+        vec![
+            "prices",
+            "import",
+            "--format",
+            "csv",
+            junk.to_str().unwrap(),
+        ],
+    ] {
+        let out = Command::new(BIN).args(&args).output().unwrap();
+        assert!(!out.status.success(), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("Error"), "{err}");
+    }
+    let out = Command::new(BIN)
+        .args(["prices", "import", "--providers", "nobody"])
+        .arg(fixtures.join("litellm-sample.json"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("priced no model"));
+}

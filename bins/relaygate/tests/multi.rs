@@ -262,3 +262,140 @@ async fn two_instances_share_cooldowns_rate_limits_and_concurrency() {
     sigterm(&mut b);
     mysql(&base, &format!("DROP DATABASE IF EXISTS {db}"));
 }
+
+/// Skips (or fails under `.ci/run`) without MariaDB; else a fresh database's URL and the
+/// admin URL to drop it with.
+fn fresh_mysql_db(name: &str) -> Option<(String, String, String)> {
+    let Ok(base) = std::env::var("RELAYGATE_TEST_MYSQL_URL") else {
+        if std::env::var("RELAYGATE_REQUIRE_MYSQL").as_deref() == Ok("1") {
+            panic!("RELAYGATE_REQUIRE_MYSQL=1 but RELAYGATE_TEST_MYSQL_URL is unset");
+        }
+        eprintln!("SKIP {name}: set RELAYGATE_TEST_MYSQL_URL");
+        return None;
+    };
+    let db = format!("relaygate_{name}_{}", std::process::id());
+    assert!(
+        mysql(
+            &base,
+            &format!("DROP DATABASE IF EXISTS {db}; CREATE DATABASE {db}")
+        ),
+        "mysql client needed"
+    );
+    let (h, p, u) = mysql_parts(&base);
+    Some((base, format!("mysql://{u}@{h}:{p}/{db}"), db))
+}
+
+/// The first column of the first row of `sql`, as text.
+fn mysql_value(url: &str, db: &str, sql: &str) -> String {
+    let (h, p, u) = mysql_parts(url);
+    let out = Command::new("mysql")
+        .args([
+            "--protocol=tcp",
+            "-h",
+            &h,
+            "-P",
+            &p,
+            "-u",
+            &u,
+            "-N",
+            "-B",
+            db,
+            "-e",
+            sql,
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_instances_on_one_mysql_keep_a_budget() {
+    let Some((base, url, db)) = fresh_mysql_db("budget") else {
+        return;
+    };
+    let mock = MockUpstream::start().await.unwrap();
+    // Slow answers, so that the 50 requests are in flight together.
+    mock.on_any(Behavior::Delay(
+        Duration::from_millis(500),
+        Box::new(Behavior::Ok),
+    ));
+    let dir = temp_dir("budget");
+    // gpt-x at $1 in, $2 out: an answer (12 in, 7 out) costs 26 µ$; a reservation (the
+    // counted input plus max_tokens 32 at $2) is larger, so the budget can only be
+    // undershot, never passed.
+    let prices = dir.join("prices.toml");
+    std::fs::write(&prices, "[models.\"gpt-x\"]\ninput = 1\noutput = 2\n").unwrap();
+    const LIMIT_MICRO: i64 = 300;
+    let cfg = dir.join("relaygate.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            r#"
+listen = "127.0.0.1:0"
+storage = "{url}"
+prices_file = "{prices}"
+[[channels]]
+name = "priced"
+protocol = "openai"
+base_url = "{mock}"
+keys = ["good-key"]
+models = ["gpt-x"]
+[[tokens]]
+name = "t"
+token = "{TOKEN}"
+daily_cost_limit_usd = 0.0003
+"#,
+            prices = prices.display(),
+            mock = mock.url()
+        ),
+    )
+    .unwrap();
+    let (mut a, url_a) = start(&cfg);
+    let (mut b, url_b) = start(&cfg);
+    const ASK: &str =
+        r#"{"model":"gpt-x","max_tokens":32,"messages":[{"role":"user","content":"hi"}]}"#;
+    let mut tasks = Vec::new();
+    for i in 0..50 {
+        let u = if i % 2 == 0 {
+            url_a.clone()
+        } else {
+            url_b.clone()
+        };
+        tasks.push(tokio::task::spawn_blocking(move || post(&u, ASK)));
+    }
+    let mut statuses = Vec::new();
+    for t in tasks {
+        statuses.push(t.await.unwrap());
+    }
+    let ok = statuses.iter().filter(|&&s| s == 200).count();
+    assert!(ok >= 1, "{statuses:?}");
+    assert!(
+        statuses.iter().all(|&s| s == 200 || s == 429),
+        "{statuses:?}"
+    );
+    sigterm(&mut a);
+    sigterm(&mut b);
+    // Every answered request is billed, and together they stay within the budget.
+    let rows = mysql_value(
+        &base,
+        &db,
+        "SELECT COUNT(*), COALESCE(SUM(cost_micro_usd), 0) FROM request_logs WHERE status = 200",
+    );
+    let (count, spent) = rows.split_once('\t').unwrap();
+    assert_eq!(count.parse::<usize>().unwrap(), ok, "{rows}");
+    let spent: i64 = spent.parse().unwrap();
+    assert_eq!(spent, 26 * ok as i64, "{rows}");
+    assert!(spent <= LIMIT_MICRO, "spent {spent} µ$ of {LIMIT_MICRO}");
+    assert!(
+        ok < 50,
+        "without reservations all 50 would pass: {statuses:?}"
+    );
+    // Requests on both instances were answered or refused by the one shared budget.
+    assert_eq!(mock.requests().len(), ok);
+    mysql(&base, &format!("DROP DATABASE IF EXISTS {db}"));
+}

@@ -108,6 +108,7 @@ const PAGES = [
   ["live", "navLive", pageLive],
   ["tokens", "navTokens", pageTokens],
   ["stats", "navStats", pageStats],
+  ["prices", "navPrices", pagePrices],
   ["settings", "navSettings", pageSettings],
 ];
 let refreshTimer = null;
@@ -533,21 +534,65 @@ async function pageStats() {
   const bucket = h("select", { id: "stats-bucket" }, ["total", "hour", "day"].map((g) => h("option", { value: g }, t(g))));
   const days = h("select", { id: "stats-days" }, [1, 7, 30].map((d) => h("option", { value: d }, d + " d")));
   const box = h("div", {});
+  const csv = h("a", { id: "usage-csv", class: "button sec", download: "relaygate-usage.csv" }, t("usageCsv"));
   const load = async () => {
     const to = Date.now() + 1, from = to - Number(days.value) * 86400000;
     const r = await api("GET", `/stats?from=${from}&to=${to}&group_by=${group.value}&bucket=${bucket.value}`);
+    csv.href = `/admin/api/usage.csv?from=${from}&to=${to}`;
     box.replaceChildren(h("div", { class: "wrap" }, h("table", { id: "stats-table" },
-      h("thead", {}, h("tr", {}, [bucket.value === "total" ? "" : t("time"), t("groupBy") + ": " + group.value, t("requests"), t("errors"), t("inputTokens"), t("outputTokens"), t("cost"), t("p50"), t("p95"), t("firstByte") + " p50", t("firstByte") + " p95"].map((x) => h("th", {}, x)))),
+      h("thead", {}, h("tr", {}, [bucket.value === "total" ? "" : t("time"), t("groupBy") + ": " + group.value, t("requests"), t("errors"), t("inputTokens"), t("outputTokens"), t("cost"), t("costReported"), t("costEstimated"), t("p50"), t("p95"), t("firstByte") + " p50", t("firstByte") + " p95"].map((x) => h("th", {}, x)))),
       h("tbody", {}, r.rows.map((x) => h("tr", {}, h("td", {}, bucket.value === "total" ? "" : fmtTime(x.bucket_start_ms)), h("td", { class: "mono" }, x.key || "–"),
         h("td", {}, fmtN(x.requests)), h("td", { class: x.errors ? "bad" : "" }, fmtN(x.errors)), h("td", {}, fmtN(x.input_tokens)), h("td", {}, fmtN(x.output_tokens)),
-        h("td", {}, fmtUsd(x.cost_micro_usd) + (x.unpriced ? ` (+${x.unpriced}?)` : "")), h("td", {}, fmtMs(x.p50_ms)), h("td", {}, fmtMs(x.p95_ms)),
+        h("td", {}, fmtUsd(x.cost_micro_usd) + (x.unpriced ? ` (+${x.unpriced}?)` : "")),
+        h("td", {}, fmtUsd(x.reported.cost_micro_usd)),
+        h("td", { title: t("estimatedHelp") }, fmtUsd(x.estimated.cost_micro_usd) + (x.estimated.requests ? ` (${fmtN(x.estimated.requests)})` : "")),
+        h("td", {}, fmtMs(x.p50_ms)), h("td", {}, fmtMs(x.p95_ms)),
         h("td", {}, fmtMs(x.p50_first_byte_ms)), h("td", {}, fmtMs(x.p95_first_byte_ms))))))));
   };
   setPage(h("h1", {}, t("navStats")),
     h("form", { class: "bar", onsubmit: (e) => { e.preventDefault(); load(); } },
       h("label", {}, t("groupBy"), group), h("label", {}, t("bucket"), bucket), h("label", {}, t("from"), days),
-      h("button", { type: "submit" }, t("apply"))), box);
+      h("button", { type: "submit" }, t("apply")), csv), box);
   await load();
+}
+
+// ---- prices ----
+async function pagePrices() {
+  const p = await api("GET", "/prices");
+  const table = h("textarea", { id: "prices-table", class: "mono", rows: "12", spellcheck: "false", placeholder: t("pricesPlaceholder") });
+  table.value = p.stored || "";
+  const filter = h("input", { id: "prices-filter", placeholder: t("filter") });
+  const body = h("tbody", {});
+  const money = (v) => (v == null ? "–" : "$" + v);
+  const fill = () => {
+    const q = filter.value.trim().toLowerCase();
+    body.replaceChildren(...p.models.filter((m) => !q || m.model.includes(q)).slice(0, 200).map((m) =>
+      h("tr", {}, h("td", { class: "mono" }, m.model, m.stored ? h("span", { class: "pill ok" }, t("pricesStored")) : ""),
+        h("td", {}, money(m.input)), h("td", {}, money(m.output)), h("td", {}, money(m.cache_read)),
+        h("td", {}, money(m.cache_write_5m)), h("td", {}, m.tiers.join(", ")),
+        h("td", {}, m.long_context ? "> " + fmtN(m.long_context.above_input_tokens) : ""),
+        h("td", {}, m.context_window ? fmtN(m.context_window) : ""))));
+  };
+  filter.oninput = fill;
+  fill();
+  const unpriced = p.unpriced.length
+    ? h("table", { id: "unpriced-models" }, h("thead", {}, h("tr", {}, [t("model"), t("requests"), ""].map((x) => h("th", {}, x)))),
+      h("tbody", {}, p.unpriced.map((u) => h("tr", {}, h("td", { class: "mono" }, u.model), h("td", {}, fmtN(u.requests)),
+        h("td", {}, u.priced_now ? t("pricesPricedNow") : "")))))
+    : h("p", { class: "muted", id: "unpriced-models" }, t("pricesNoUnpriced"));
+  setPage(h("h1", {}, t("navPrices")),
+    h("p", { class: "muted" }, t("pricesBuiltin").replace("{s}", p.builtin_source)),
+    h("h2", {}, t("pricesUnpriced")), h("div", { class: "wrap" }, unpriced),
+    h("h2", {}, t("pricesTable")), h("p", { class: "muted" }, t("pricesHelp")),
+    h("div", { class: "card" }, table, h("div", { class: "actions" },
+      h("button", { id: "prices-save", onclick: async () => {
+        try { const r = await api("PUT", "/prices", { table: table.value }); toast(t("pricesSaved").replace("{n}", r.stored_models)); pagePrices(); }
+        catch (x) { toast(x.message); }
+      } }, t("save")))),
+    h("h2", {}, t("pricesInForce").replace("{n}", p.models.length)), filter,
+    h("div", { class: "wrap" }, h("table", { id: "prices-list" },
+      h("thead", {}, h("tr", {}, [t("model"), t("pricesInput"), t("pricesOutput"), t("pricesCacheRead"), t("pricesCacheWrite"), t("pricesTiers"), t("pricesLong"), t("pricesContext")].map((x) => h("th", {}, x)))),
+      body)));
 }
 
 // ---- settings ----

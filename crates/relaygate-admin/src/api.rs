@@ -74,6 +74,9 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/admin/api/settings"),
     ("PUT", "/admin/api/settings/{key}"),
     ("DELETE", "/admin/api/settings/{key}"),
+    ("GET", "/admin/api/prices"),
+    ("PUT", "/admin/api/prices"),
+    ("GET", "/admin/api/usage.csv"),
 ];
 
 fn handler_for(method: &str, path: &str) -> Option<MethodRouter<AppState>> {
@@ -116,6 +119,9 @@ fn handler_for(method: &str, path: &str) -> Option<MethodRouter<AppState>> {
         ("GET", "/admin/api/settings") => get(list_settings),
         ("PUT", "/admin/api/settings/{key}") => put(set_setting),
         ("DELETE", "/admin/api/settings/{key}") => delete(reset_setting),
+        ("GET", "/admin/api/prices") => get(crate::prices::get_prices),
+        ("PUT", "/admin/api/prices") => put(crate::prices::put_prices),
+        ("GET", "/admin/api/usage.csv") => get(crate::usage::usage_csv),
         _ => return None,
     })
 }
@@ -1352,6 +1358,14 @@ fn stats_json(r: &StatsRow) -> Value {
         "input_tokens": r.input_tokens, "output_tokens": r.output_tokens,
         "cache_read_tokens": r.cache_read_tokens, "cache_write_tokens": r.cache_write_tokens,
         "cost_micro_usd": r.cost_micro_usd, "unpriced": r.unpriced,
+        "reported": {
+            "requests": r.requests.saturating_sub(r.estimated_requests),
+            "input_tokens": r.input_tokens.saturating_sub(r.estimated_input_tokens),
+            "output_tokens": r.output_tokens.saturating_sub(r.estimated_output_tokens),
+            "cost_micro_usd": r.cost_micro_usd.saturating_sub(r.estimated_cost_micro_usd)},
+        "estimated": {
+            "requests": r.estimated_requests, "input_tokens": r.estimated_input_tokens,
+            "output_tokens": r.estimated_output_tokens, "cost_micro_usd": r.estimated_cost_micro_usd},
         "p50_ms": r.p50_ms, "p95_ms": r.p95_ms,
         "p50_first_byte_ms": r.p50_first_byte_ms, "p95_first_byte_ms": r.p95_first_byte_ms,
     })

@@ -47,7 +47,8 @@ fn cell(out: &mut String, value: &str) {
     }
 }
 
-fn row(out: &mut String, cells: &[String]) {
+/// One CSV record (cells quoted where needed, CRLF line end).
+pub(crate) fn row(out: &mut String, cells: &[String]) {
     for (i, c) in cells.iter().enumerate() {
         if i > 0 {
             out.push(',');

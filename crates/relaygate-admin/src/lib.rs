@@ -16,6 +16,8 @@ mod body;
 mod csv;
 pub mod metrics;
 pub mod openapi;
+mod prices;
+mod usage;
 
 use std::sync::Arc;
 

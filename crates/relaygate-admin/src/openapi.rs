@@ -318,6 +318,30 @@ fn operations() -> Vec<Op> {
             None,
             vec![],
         ),
+        (
+            "GET",
+            "/admin/api/prices",
+            "Prices in force (dollars per million tokens, as exact decimal strings), the operator's stored table (TOML) and the models served without a price in the last 30 days",
+            None,
+            vec![],
+        ),
+        (
+            "PUT",
+            "/admin/api/prices",
+            "Replace the operator's price table (TOML, read on top of the built-in one); in force at once here and within seconds on every instance; an empty table removes it",
+            Some("PricesInput"),
+            vec![],
+        ),
+        (
+            "GET",
+            "/admin/api/usage.csv",
+            "Usage and cost per client token per UTC day as CSV (reported and estimated apart, exact dollars); from and to in unix ms, default the last 31 days",
+            None,
+            vec![
+                query("from", "integer", "window start, unix ms"),
+                query("to", "integer", "window end, unix ms"),
+            ],
+        ),
     ]
 }
 
@@ -367,6 +391,7 @@ fn schemas() -> Value {
         "ClearCooldown": {"type": "object", "required": ["target"], "properties": {
             "target": {"type": "string", "example": "key:3:1"}}},
         "SettingValue": {"type": "object", "required": ["value"], "properties": {"value": {"type": "string"}}},
+        "PricesInput": {"type": "object", "required": ["table"], "properties": {"table": {"type": "string", "description": "a price table in TOML (docs/tokens.md); empty removes it"}}},
     })
 }
 

@@ -1315,3 +1315,274 @@ async fn an_unauthenticated_flood_leaves_metrics_flat() {
     assert_eq!(refused, 2000);
     env.stop().await;
 }
+
+#[tokio::test]
+async fn prices_are_edited_live_and_unpriced_models_are_listed() {
+    let env = Env::start().await;
+    let (token, _) = env.login().await;
+    let a = Auth::Bearer(token);
+    let r = env
+        .call(
+            Method::POST,
+            "/admin/api/channels",
+            &a,
+            Some(
+                json!({"name": "house", "protocol": "anthropic", "base_urls": [env.mock_url],
+                        "keys": ["sk-house-key-0001"], "models": ["house-model"]}),
+            ),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    // A second instance on the same store, already running when the table is saved.
+    let other = Gateway::new(ProxyConfig::default(), Arc::clone(&env.store))
+        .await
+        .unwrap();
+    assert!(!other.prices().is_priced("house-model"));
+    let ask = || async {
+        let r = env
+            .call(
+                Method::POST,
+                "/v1/messages",
+                &Auth::Bearer(CLIENT_TOKEN.to_owned()),
+                Some(json!({"model": "house-model", "max_tokens": 5,
+                            "messages": [{"role": "user", "content": "hi"}]})),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+        env.store.flush().await.unwrap();
+    };
+    ask().await;
+
+    let p = env
+        .call(Method::GET, "/admin/api/prices", &a, None)
+        .await
+        .json();
+    assert!(
+        p["builtin_source"]
+            .as_str()
+            .unwrap()
+            .contains("snapshot of"),
+        "{}",
+        p["builtin_source"]
+    );
+    assert!(p["stored"].is_null());
+    let models = p["models"].as_array().unwrap();
+    assert!(models.len() > 300);
+    let gpt5 = models.iter().find(|m| m["model"] == "gpt-5").unwrap();
+    assert_eq!(
+        (gpt5["input"].as_str(), gpt5["output"].as_str()),
+        (Some("1.25"), Some("10"))
+    );
+    assert_eq!(
+        p["unpriced"],
+        json!([{"model": "house-model", "requests": 1, "priced_now": false}])
+    );
+
+    // Hostile and broken tables are refused, naming the field, and change nothing.
+    for bad in [
+        json!({"table": "[models.x]\ninput = -1\noutput = 1"}),
+        json!({"table": "[models.x]\ninput = 1"}),
+        json!({"table": "not toml ["}),
+        json!({"table": "[service_tiers]\npriority = 2"}),
+        json!({"table": "# only a comment"}),
+        json!({"table": "x".repeat(relaygate_store::MAX_PRICE_TABLE + 1)}),
+    ] {
+        let r = env
+            .call(Method::PUT, "/admin/api/prices", &a, Some(bad))
+            .await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text());
+        assert_eq!(r.json()["error"]["field"], "table", "{}", r.text());
+    }
+    let r = env
+        .call(
+            Method::PUT,
+            "/admin/api/prices",
+            &a,
+            Some(json!({"tabel": ""})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+
+    // A valid table is in force for the next request, without a restart.
+    let table = "[models.\"house-model\"]\ninput = 1\noutput = 2\n";
+    let r = env
+        .call(
+            Method::PUT,
+            "/admin/api/prices",
+            &a,
+            Some(json!({"table": table})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert_eq!(r.json()["stored_models"], 1);
+    ask().await;
+    let logs = env
+        .call(Method::GET, "/admin/api/logs?q=house", &a, None)
+        .await
+        .json();
+    let rows = logs["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 2, "{logs}");
+    // Newest first: the mock's 12 input and 7 output tokens at $1 and $2 per million.
+    assert_eq!(rows[0]["cost_micro_usd"], 12 + 14, "{}", rows[0]);
+    assert_eq!(rows[0]["unpriced"], false);
+    assert_eq!(rows[1]["unpriced"], true);
+    let p = env
+        .call(Method::GET, "/admin/api/prices", &a, None)
+        .await
+        .json();
+    assert_eq!(p["stored"], table);
+    let house = p["models"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["model"] == "house-model")
+        .unwrap()
+        .clone();
+    assert_eq!(house["stored"], true);
+    assert_eq!(p["unpriced"][0]["priced_now"], true);
+
+    // The other instance follows the store within seconds.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    while !other.prices().is_priced("house-model") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the other instance never followed"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    // An empty table removes it, here and there.
+    let r = env
+        .call(
+            Method::PUT,
+            "/admin/api/prices",
+            &a,
+            Some(json!({"table": ""})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let p = env
+        .call(Method::GET, "/admin/api/prices", &a, None)
+        .await
+        .json();
+    assert!(p["stored"].is_null());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    while other.prices().is_priced("house-model") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the other instance kept the old table"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    env.stop().await;
+}
+
+#[tokio::test]
+async fn usage_csv_is_per_token_per_day_and_safe_in_a_spreadsheet() {
+    let env = Env::start().await;
+    let (token, _) = env.login().await;
+    let a = Auth::Bearer(token);
+    let r = env
+        .call(
+            Method::POST,
+            "/admin/api/channels",
+            &a,
+            Some(
+                json!({"name": "csv", "protocol": "anthropic", "base_urls": [env.mock_url],
+                        "keys": ["sk-csv-key-00001"], "models": ["claude-sonnet-4-5"]}),
+            ),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    // A token name that a spreadsheet would run as a formula.
+    let hostile = "=HYPERLINK(\"http://evil.example/\",\"x\")";
+    let r = env
+        .call(
+            Method::POST,
+            "/admin/api/tokens",
+            &a,
+            Some(json!({"name": hostile})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    let plain = r.json()["token"].as_str().unwrap().to_owned();
+    let hostile_id = r.json()["id"].as_i64().unwrap();
+    for bearer in [plain.as_str(), CLIENT_TOKEN, CLIENT_TOKEN] {
+        let r = env
+            .call(
+                Method::POST,
+                "/v1/messages",
+                &Auth::Bearer(bearer.to_owned()),
+                Some(json!({"model": "claude-sonnet-4-5", "max_tokens": 5,
+                            "messages": [{"role": "user", "content": "hi"}]})),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    }
+    env.store.flush().await.unwrap();
+
+    let r = env
+        .call(Method::GET, "/admin/api/usage.csv", &a, None)
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert_eq!(r.headers["content-type"], "text/csv; charset=utf-8");
+    let text = r.text();
+    let lines: Vec<&str> = text.split("\r\n").filter(|l| !l.is_empty()).collect();
+    assert_eq!(
+        lines[0],
+        "date,token_id,token,requests,errors,input_tokens,output_tokens,cache_read_tokens,\
+         cache_write_tokens,cost_usd,reported_cost_usd,estimated_requests,estimated_cost_usd,\
+         unpriced_requests"
+    );
+    assert_eq!(lines.len(), 3, "{text}");
+    // The mock's 12 input and 7 output tokens at claude-sonnet-4-5's $3 and $15 per million.
+    let one = 12 * 3 + 7 * 15;
+    let today = {
+        let out = std::process::Command::new("date")
+            .args(["-u", "+%Y-%m-%d"])
+            .output()
+            .unwrap();
+        String::from_utf8(out.stdout).unwrap().trim().to_owned()
+    };
+    let client_row = lines
+        .iter()
+        .find(|l| l.split(',').nth(2) == Some("client"))
+        .unwrap_or_else(|| panic!("{text}"));
+    let cells: Vec<&str> = client_row.split(',').collect();
+    assert_eq!(cells[0], today);
+    assert_eq!(&cells[3..7], ["2", "0", "24", "14"], "{client_row}");
+    let cost = format!("0.{:06}", 2 * one);
+    assert_eq!((cells[9], cells[10]), (cost.as_str(), cost.as_str()));
+    assert_eq!((cells[11], cells[12], cells[13]), ("0", "0.000000", "0"));
+    // The hostile name is quoted text that starts with ', never a formula.
+    let hostile_row = lines
+        .iter()
+        .find(|l| l.starts_with(&format!("{today},{hostile_id},")))
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(
+        hostile_row.contains(",\"'=HYPERLINK(\"\"http://evil.example/\"\",\"\"x\"\")\","),
+        "{hostile_row}"
+    );
+    assert!(!text.contains(",=HYPERLINK"));
+
+    // The same split in /admin/api/stats.
+    let s = env
+        .call(Method::GET, "/admin/api/stats?group_by=token", &a, None)
+        .await
+        .json();
+    let row = s["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["requests"] == 2)
+        .unwrap()
+        .clone();
+    assert_eq!(row["reported"]["cost_micro_usd"], 2 * one);
+    assert_eq!(row["estimated"]["requests"], 0);
+    // Bad windows are refused in the API's own error shape.
+    let r = env
+        .call(Method::GET, "/admin/api/usage.csv?from=10&to=5", &a, None)
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert_eq!(r.json()["error"]["field"], "from");
+    env.stop().await;
+}

@@ -1,6 +1,7 @@
 //! Work the gateway does off the request path, in tasks that end when the gateway is dropped:
 //! following cooldown changes made by other instances (every second), renewing the
-//! concurrency leases of requests still running, and cleaning up old rows (hourly).
+//! concurrency leases of requests still running, cleaning up old rows (hourly), and following
+//! the operator's price table in the store (`crate::prices`).
 
 use std::sync::{Arc, Weak};
 use std::time::Duration;
@@ -23,6 +24,7 @@ pub(crate) fn spawn(inner: &Arc<Inner>) {
     rt.spawn(sync_cooldowns(Arc::downgrade(inner)));
     rt.spawn(renew_leases(Arc::downgrade(inner)));
     rt.spawn(cleanup(Arc::downgrade(inner)));
+    rt.spawn(crate::prices::sync_prices(Arc::downgrade(inner)));
 }
 
 async fn sync_cooldowns(weak: Weak<Inner>) {

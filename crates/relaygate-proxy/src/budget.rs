@@ -39,11 +39,14 @@ pub(crate) fn apply_multiplier(micro: i64, permille: u32) -> i64 {
 
 /// `$1.23` for display.
 pub(crate) fn usd(micro: i64) -> String {
-    format!(
-        "${}.{:02}",
-        micro / 1_000_000,
-        (micro % 1_000_000).abs() / 10_000
-    )
+    let (sign, m) = (if micro < 0 { "-" } else { "" }, micro.unsigned_abs());
+    // Cents where that loses nothing a reader needs; all six decimals for sub-cent budgets,
+    // which would otherwise read "$0.00 of $0.00".
+    if m >= 10_000_000 || m % 10_000 == 0 {
+        format!("{sign}${}.{:02}", m / 1_000_000, (m % 1_000_000) / 10_000)
+    } else {
+        format!("{sign}${}.{:06}", m / 1_000_000, m % 1_000_000)
+    }
 }
 
 /// Days since 1970-01-01 to (year, month, day), proleptic Gregorian (Howard Hinnant's method).
@@ -75,6 +78,9 @@ mod tests {
         assert_eq!(seconds_to_next_day(t), 18 * 3600);
         assert_eq!(apply_multiplier(1_000, 1_500), 1_500);
         assert_eq!(apply_multiplier(3, 500), 2);
-        assert_eq!(usd(1_234_567), "$1.23");
+        assert_eq!(usd(1_234_567), "$1.234567");
+        assert_eq!(usd(12_345_678), "$12.34");
+        assert_eq!(usd(300), "$0.000300");
+        assert_eq!(usd(2_500_000), "$2.50");
     }
 }

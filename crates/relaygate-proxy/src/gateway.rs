@@ -231,7 +231,7 @@ pub(crate) struct Inner {
     pub health: Mutex<Health>,
     pub client: UpstreamClient,
     pub clock: Clock,
-    pub prices: relaygate_tokens::PriceTable,
+    pub prices: crate::prices::PriceBook,
     pub observer: crate::observe::Observer,
     pub side: SideCell,
     unpriced_warned: Mutex<std::collections::HashSet<String>>,
@@ -441,25 +441,8 @@ impl Gateway {
                 crate::Error::Config("the system random number generator is unavailable".to_owned())
             },
         )?;
-        let mut prices = relaygate_tokens::PriceTable::builtin();
-        if let Some(text) = &config.price_overrides {
-            let extra = relaygate_tokens::PriceTable::from_toml(text)
-                .map_err(|e| crate::Error::Config(format!("price table: {e}")))?;
-            prices.merge(extra);
-        }
-        match (config.unpriced, &config.default_price) {
-            (crate::config::UnpricedPolicy::Default, Some(text)) => {
-                let p = relaygate_tokens::PriceTable::price_from_toml(text)
-                    .map_err(|e| crate::Error::Config(format!("pricing.default_price: {e}")))?;
-                prices.set_default(p);
-            }
-            (crate::config::UnpricedPolicy::Default, None) => {
-                return Err(crate::Error::Config(
-                    "pricing: unpriced = \"default\" needs a default_price".to_owned(),
-                ));
-            }
-            _ => {}
-        }
+        // The operator's stored table is read once the store is known to answer (below).
+        let prices = crate::prices::PriceBook::new(crate::prices::build(&config, None)?);
         let scores = HealthBook::new(HealthConfig {
             penalty: config.routing.health_penalty,
             window_ms: u64::try_from(config.routing.health_window.as_millis()).unwrap_or(u64::MAX),
@@ -491,6 +474,10 @@ impl Gateway {
         };
         gw.reload().await?;
         gw.restore_cooldowns().await?;
+        if let Err(e) = gw.reload_prices().await {
+            // The built-in and configured prices stay in force; the stored table is retried.
+            tracing::warn!(error = %e, "the stored price table was not put in force");
+        }
         crate::background::spawn(&gw.inner);
         Ok(gw)
     }

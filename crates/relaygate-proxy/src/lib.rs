@@ -29,6 +29,7 @@ mod fallback;
 mod gateway;
 pub mod observe;
 mod pipeline;
+mod prices;
 mod probe;
 mod relay;
 pub mod routes;

@@ -16,6 +16,10 @@ pub const PERCENTILE_SAMPLE_LIMIT: usize = 100_000;
 pub const MAX_SETTING_KEY: usize = 128;
 /// Longest accepted setting value, in bytes.
 pub const MAX_SETTING_VALUE: usize = 64 * 1024;
+/// The setting holding the operator's price table (TOML), edited by `PUT /admin/api/prices`.
+pub const PRICE_TABLE_SETTING: &str = "pricing.table";
+/// Longest accepted price table, in bytes: a whole imported price database fits.
+pub const MAX_PRICE_TABLE: usize = 4 * 1024 * 1024;
 
 /// A logged-in admin session; only the SHA-256 of its token is stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -185,6 +189,15 @@ pub struct StatsRow {
     pub cost_micro_usd: i64,
     /// Requests whose model had no price.
     pub unpriced: u64,
+    /// Requests whose usage was counted locally, not reported by the upstream (reported
+    /// requests are `requests - estimated_requests`, and so on).
+    pub estimated_requests: u64,
+    /// Input tokens of those requests.
+    pub estimated_input_tokens: u64,
+    /// Output tokens of those requests.
+    pub estimated_output_tokens: u64,
+    /// Cost of those requests, micro-dollars.
+    pub estimated_cost_micro_usd: i64,
     /// Median duration, ms.
     pub p50_ms: Option<u64>,
     /// 95th percentile duration, ms.
@@ -250,6 +263,10 @@ pub(crate) fn merge_rollup(rows: &mut Vec<StatsRow>, rolled: Vec<StatsRow>) {
                 x.cache_write_tokens += r.cache_write_tokens;
                 x.cost_micro_usd += r.cost_micro_usd;
                 x.unpriced += r.unpriced;
+                x.estimated_requests += r.estimated_requests;
+                x.estimated_input_tokens += r.estimated_input_tokens;
+                x.estimated_output_tokens += r.estimated_output_tokens;
+                x.estimated_cost_micro_usd += r.estimated_cost_micro_usd;
             }
             None => rows.push(r),
         }
@@ -294,10 +311,13 @@ pub(crate) fn check_setting(key: &str, value: &str) -> Result<()> {
     {
         return bad(format!("key {key:?} may hold only letters, digits, . _ -"));
     }
-    if value.len() > MAX_SETTING_VALUE {
-        return bad(format!(
-            "value of {key:?} is longer than {MAX_SETTING_VALUE} bytes"
-        ));
+    let max = if key == PRICE_TABLE_SETTING {
+        MAX_PRICE_TABLE
+    } else {
+        MAX_SETTING_VALUE
+    };
+    if value.len() > max {
+        return bad(format!("value of {key:?} is longer than {max} bytes"));
     }
     Ok(())
 }

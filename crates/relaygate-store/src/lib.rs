@@ -31,8 +31,8 @@ use std::pin::Pin;
 use std::time::Duration;
 
 pub use admin::{
-    AdminSession, AdminStore, Bucket, GroupBy, LogFilter, LogPage, LoggedRequest, StatsQuery,
-    StatsRow, StatusFilter,
+    AdminSession, AdminStore, Bucket, GroupBy, LogFilter, LogPage, LoggedRequest, MAX_PRICE_TABLE,
+    PRICE_TABLE_SETTING, StatsQuery, StatsRow, StatusFilter,
 };
 pub use guarded::{BreakerState, GuardConfig, GuardStats, Guarded};
 pub use model::{

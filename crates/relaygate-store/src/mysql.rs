@@ -56,6 +56,11 @@ const MIGRATIONS: &[(u32, &str, &str)] = &[
         "rollup_hash",
         include_str!("../migrations/mysql/0005_rollup_hash.sql"),
     ),
+    (
+        6,
+        "estimated",
+        include_str!("../migrations/mysql/0006_estimated.sql"),
+    ),
 ];
 
 /// The named lock that serialises migrations across processes.

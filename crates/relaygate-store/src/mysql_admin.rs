@@ -130,7 +130,8 @@ fn bucket_expr(q: &StatsQuery) -> String {
 }
 
 /// One row of `SELECT bucket, group, requests, errors, input, output, cache read, cache write,
-/// cost, unpriced` (from `request_logs` or `stats_hourly`).
+/// cost, unpriced, estimated requests, input, output, cost` (from `request_logs` or
+/// `stats_hourly`).
 fn stats_row(mut r: Row, t: &'static str) -> Result<StatsRow> {
     Ok(StatsRow {
         bucket_start_ms: take(&mut r, 0, t, "started_at")?,
@@ -143,6 +144,10 @@ fn stats_row(mut r: Row, t: &'static str) -> Result<StatsRow> {
         cache_write_tokens: u64_of(take(&mut r, 7, t, "cache_write_tokens")?),
         cost_micro_usd: take(&mut r, 8, t, "cost_micro_usd")?,
         unpriced: u64_of(take(&mut r, 9, t, "unpriced")?),
+        estimated_requests: u64_of(take(&mut r, 10, t, "estimated_requests")?),
+        estimated_input_tokens: u64_of(take(&mut r, 11, t, "estimated_input_tokens")?),
+        estimated_output_tokens: u64_of(take(&mut r, 12, t, "estimated_output_tokens")?),
+        estimated_cost_micro_usd: take(&mut r, 13, t, "estimated_cost_micro_usd")?,
         ..StatsRow::default()
     })
 }
@@ -170,7 +175,11 @@ impl MysqlStore {
                 CAST(COALESCE(SUM(input_tokens), 0) AS SIGNED), CAST(COALESCE(SUM(output_tokens), 0) AS SIGNED),
                 CAST(COALESCE(SUM(cache_read_tokens), 0) AS SIGNED),
                 CAST(COALESCE(SUM(cache_write_tokens), 0) AS SIGNED),
-                CAST(COALESCE(SUM(cost_micro_usd), 0) AS SIGNED), CAST(COALESCE(SUM(unpriced), 0) AS SIGNED)
+                CAST(COALESCE(SUM(cost_micro_usd), 0) AS SIGNED), CAST(COALESCE(SUM(unpriced), 0) AS SIGNED),
+                CAST(COALESCE(SUM(usage_estimated), 0) AS SIGNED),
+                CAST(COALESCE(SUM(CASE WHEN usage_estimated = 1 THEN input_tokens END), 0) AS SIGNED),
+                CAST(COALESCE(SUM(CASE WHEN usage_estimated = 1 THEN output_tokens END), 0) AS SIGNED),
+                CAST(COALESCE(SUM(CASE WHEN usage_estimated = 1 THEN cost_micro_usd END), 0) AS SIGNED)
              FROM request_logs WHERE started_at >= ? AND started_at < ?
              GROUP BY bk, gk"
         );
@@ -210,7 +219,10 @@ impl MysqlStore {
                         CAST(SUM(errors) AS SIGNED), CAST(SUM(input_tokens) AS SIGNED),
                         CAST(SUM(output_tokens) AS SIGNED), CAST(SUM(cache_read_tokens) AS SIGNED),
                         CAST(SUM(cache_write_tokens) AS SIGNED), CAST(SUM(cost_micro_usd) AS SIGNED),
-                        CAST(SUM(unpriced) AS SIGNED)
+                        CAST(SUM(unpriced) AS SIGNED), CAST(SUM(estimated_requests) AS SIGNED),
+                        CAST(SUM(estimated_input_tokens) AS SIGNED),
+                        CAST(SUM(estimated_output_tokens) AS SIGNED),
+                        CAST(SUM(estimated_cost_micro_usd) AS SIGNED)
                  FROM stats_hourly WHERE started_at >= ? AND started_at < ?
                  GROUP BY bk, gk"
             );

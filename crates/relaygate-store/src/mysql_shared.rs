@@ -47,13 +47,17 @@ async fn roll_up_and_delete(conn: &mut Conn, before: i64) -> Result<u64> {
     let rollup = format!(
         "INSERT INTO stats_hourly (started_at, token_id, dims_hash, channel_name, model_requested,
            requests, errors, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens,
-           cost_micro_usd, unpriced)
+           cost_micro_usd, unpriced, estimated_requests, estimated_input_tokens,
+           estimated_output_tokens, estimated_cost_micro_usd)
          SELECT (started_at DIV 3600000) * 3600000 AS hour, COALESCE(token_id, 0) AS tok,
            {ROLLUP_DIMS_HASH} AS dims, MIN(COALESCE(channel_name, '')), MIN(model_requested),
            COUNT(*), SUM(CASE WHEN status >= 400 OR error IS NOT NULL THEN 1 ELSE 0 END),
            COALESCE(SUM(input_tokens), 0), COALESCE(SUM(output_tokens), 0),
            COALESCE(SUM(cache_read_tokens), 0), COALESCE(SUM(cache_write_tokens), 0),
-           COALESCE(SUM(cost_micro_usd), 0), SUM(unpriced)
+           COALESCE(SUM(cost_micro_usd), 0), SUM(unpriced), SUM(usage_estimated),
+           COALESCE(SUM(CASE WHEN usage_estimated = 1 THEN input_tokens END), 0),
+           COALESCE(SUM(CASE WHEN usage_estimated = 1 THEN output_tokens END), 0),
+           COALESCE(SUM(CASE WHEN usage_estimated = 1 THEN cost_micro_usd END), 0)
          FROM request_logs WHERE started_at < ?
          GROUP BY hour, tok, dims
          ON DUPLICATE KEY UPDATE requests = requests + VALUES(requests),
@@ -62,7 +66,11 @@ async fn roll_up_and_delete(conn: &mut Conn, before: i64) -> Result<u64> {
            cache_read_tokens = cache_read_tokens + VALUES(cache_read_tokens),
            cache_write_tokens = cache_write_tokens + VALUES(cache_write_tokens),
            cost_micro_usd = cost_micro_usd + VALUES(cost_micro_usd),
-           unpriced = unpriced + VALUES(unpriced)"
+           unpriced = unpriced + VALUES(unpriced),
+           estimated_requests = estimated_requests + VALUES(estimated_requests),
+           estimated_input_tokens = estimated_input_tokens + VALUES(estimated_input_tokens),
+           estimated_output_tokens = estimated_output_tokens + VALUES(estimated_output_tokens),
+           estimated_cost_micro_usd = estimated_cost_micro_usd + VALUES(estimated_cost_micro_usd)"
     );
     tx.exec_drop(rollup, (before,)).await?;
     tx.exec_drop(

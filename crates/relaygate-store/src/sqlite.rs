@@ -32,6 +32,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/sqlite/0004_admin.sql"),
     include_str!("../migrations/sqlite/0005_shared.sql"),
     include_str!("../migrations/sqlite/0006_rollup.sql"),
+    include_str!("../migrations/sqlite/0007_estimated.sql"),
 ];
 
 /// Log rows written per transaction at most.

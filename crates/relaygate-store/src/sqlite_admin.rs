@@ -125,7 +125,8 @@ fn bucket_expr(b: Bucket) -> String {
 }
 
 /// One row of `SELECT bucket, group, requests, errors, input, output, cache read, cache write,
-/// cost, unpriced` (from `request_logs` or `stats_hourly`).
+/// cost, unpriced, estimated requests, input, output, cost` (from `request_logs` or
+/// `stats_hourly`).
 fn stats_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<StatsRow> {
     Ok(StatsRow {
         bucket_start_ms: r.get(0)?,
@@ -138,6 +139,10 @@ fn stats_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<StatsRow> {
         cache_write_tokens: u64_of(r.get(7)?),
         cost_micro_usd: r.get(8)?,
         unpriced: u64_of(r.get(9)?),
+        estimated_requests: u64_of(r.get(10)?),
+        estimated_input_tokens: u64_of(r.get(11)?),
+        estimated_output_tokens: u64_of(r.get(12)?),
+        estimated_cost_micro_usd: r.get(13)?,
         ..StatsRow::default()
     })
 }
@@ -149,7 +154,10 @@ fn stats(conn: &Connection, q: &StatsQuery) -> Result<Vec<StatsRow>> {
                 SUM(CASE WHEN status >= 400 OR error IS NOT NULL THEN 1 ELSE 0 END),
                 COALESCE(SUM(input_tokens), 0), COALESCE(SUM(output_tokens), 0),
                 COALESCE(SUM(cache_read_tokens), 0), COALESCE(SUM(cache_write_tokens), 0),
-                COALESCE(SUM(cost_micro_usd), 0), SUM(unpriced)
+                COALESCE(SUM(cost_micro_usd), 0), SUM(unpriced),
+                SUM(usage_estimated), COALESCE(SUM(CASE WHEN usage_estimated = 1 THEN input_tokens END), 0),
+                COALESCE(SUM(CASE WHEN usage_estimated = 1 THEN output_tokens END), 0),
+                COALESCE(SUM(CASE WHEN usage_estimated = 1 THEN cost_micro_usd END), 0)
          FROM request_logs WHERE started_at >= ?1 AND started_at < ?2
          GROUP BY bk, gk"
     );
@@ -179,7 +187,9 @@ fn stats(conn: &Connection, q: &StatsQuery) -> Result<Vec<StatsRow>> {
     let rg = crate::admin::rollup_group_expr(q.group_by, "TEXT");
     let rolled_sql = format!(
         "SELECT {b} AS bk, {rg} AS gk, SUM(requests), SUM(errors), SUM(input_tokens), SUM(output_tokens),
-                SUM(cache_read_tokens), SUM(cache_write_tokens), SUM(cost_micro_usd), SUM(unpriced)
+                SUM(cache_read_tokens), SUM(cache_write_tokens), SUM(cost_micro_usd), SUM(unpriced),
+                SUM(estimated_requests), SUM(estimated_input_tokens), SUM(estimated_output_tokens),
+                SUM(estimated_cost_micro_usd)
          FROM stats_hourly WHERE started_at >= ?1 AND started_at < ?2
          GROUP BY bk, gk"
     );

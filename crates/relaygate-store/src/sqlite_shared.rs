@@ -202,13 +202,17 @@ impl SharedState for SqliteStore {
                 tx.execute(
                     "INSERT INTO stats_hourly (started_at, channel_name, model_requested, token_id, requests,
                        errors, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens,
-                       cost_micro_usd, unpriced)
+                       cost_micro_usd, unpriced, estimated_requests, estimated_input_tokens,
+                       estimated_output_tokens, estimated_cost_micro_usd)
                      SELECT (started_at / 3600000) * 3600000, COALESCE(channel_name, ''), model_requested,
                     COALESCE(token_id, 0), COUNT(*),
                     SUM(CASE WHEN status >= 400 OR error IS NOT NULL THEN 1 ELSE 0 END),
                     COALESCE(SUM(input_tokens), 0), COALESCE(SUM(output_tokens), 0),
                     COALESCE(SUM(cache_read_tokens), 0), COALESCE(SUM(cache_write_tokens), 0),
-                    COALESCE(SUM(cost_micro_usd), 0), SUM(unpriced)
+                    COALESCE(SUM(cost_micro_usd), 0), SUM(unpriced),
+                    SUM(usage_estimated), COALESCE(SUM(CASE WHEN usage_estimated = 1 THEN input_tokens END), 0),
+                    COALESCE(SUM(CASE WHEN usage_estimated = 1 THEN output_tokens END), 0),
+                    COALESCE(SUM(CASE WHEN usage_estimated = 1 THEN cost_micro_usd END), 0)
                      FROM request_logs WHERE started_at < ?1
                      GROUP BY 1, 2, 3, 4
                      ON CONFLICT(started_at, channel_name, model_requested, token_id) DO UPDATE SET
@@ -218,7 +222,11 @@ impl SharedState for SqliteStore {
                        cache_read_tokens = cache_read_tokens + excluded.cache_read_tokens,
                        cache_write_tokens = cache_write_tokens + excluded.cache_write_tokens,
                        cost_micro_usd = cost_micro_usd + excluded.cost_micro_usd,
-                       unpriced = unpriced + excluded.unpriced",
+                       unpriced = unpriced + excluded.unpriced,
+                       estimated_requests = estimated_requests + excluded.estimated_requests,
+                       estimated_input_tokens = estimated_input_tokens + excluded.estimated_input_tokens,
+                       estimated_output_tokens = estimated_output_tokens + excluded.estimated_output_tokens,
+                       estimated_cost_micro_usd = estimated_cost_micro_usd + excluded.estimated_cost_micro_usd",
                     [before],
                 )?;
                 tx.execute(

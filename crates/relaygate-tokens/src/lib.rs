@@ -15,7 +15,8 @@
 //! - [`PriceTable`] and [`cost`] turn a [`Usage`] into integer micro-dollars from a TOML price
 //!   list (a default list ships in the crate as `prices/default.toml`), with long-context tiers,
 //!   cache read/write prices and service-tier multipliers. A model without a price is reported as
-//!   unpriced, never as free.
+//!   unpriced, never as free. [`import_prices`] reads LiteLLM's and models.dev's price
+//!   databases into that format, and [`PriceTable::to_toml`] writes a table back.
 //!
 //! What it is not: it does no I/O (it reads only the bytes and text it is given), reads no clock,
 //! spawns nothing and has no async runtime; it does not translate between protocols, does not
@@ -27,8 +28,10 @@ mod bpe;
 mod claude;
 mod count;
 mod image;
+mod import;
 mod pretok;
 mod price;
+mod price_toml;
 mod scan;
 mod usage;
 
@@ -37,6 +40,7 @@ pub use count::{
     BPE_BUDGET_BYTES, Encoding, TokenCount, count_model_text, count_request, count_text,
     encoding_for, tool_call_overhead,
 };
+pub use import::{ImportOptions, Imported, PriceFormat, import_prices};
 pub use price::{
     Cost, LongContextTier, ModelPrice, PriceTable, ServiceTier, TierMultipliers, TierPrices, cost,
 };

@@ -196,15 +196,29 @@ pub struct PriceTable {
     default: Option<ModelPrice>,
 }
 
-/// The price list shipped with the crate.
+/// The price list shipped with the crate: a dated snapshot of a published price database,
+/// written by `scripts/regenerate-prices.sh`.
 const BUILTIN_TOML: &str = include_str!("../prices/default.toml");
+/// Models the snapshot no longer lists (retired by their vendors), kept by hand.
+const RETIRED_TOML: &str = include_str!("../prices/retired.toml");
 
 impl PriceTable {
-    /// The built-in list, parsed from `prices/default.toml` embedded in the crate. (The file is
-    /// checked by the tests; if it ever failed to parse, the table would be empty and every
-    /// model unpriced, never free.)
+    /// The built-in list: `prices/retired.toml` with `prices/default.toml` on top, both
+    /// embedded in the crate. (The files are checked by the tests; if one ever failed to
+    /// parse, its models would be unpriced, never free.)
     pub fn builtin() -> Self {
-        Self::from_toml(BUILTIN_TOML).unwrap_or_default()
+        let mut table = Self::from_toml(RETIRED_TOML).unwrap_or_default();
+        table.merge(Self::from_toml(BUILTIN_TOML).unwrap_or_default());
+        table
+    }
+
+    /// The built-in snapshot's `source` line (what it was made from, and its date).
+    pub fn builtin_source() -> &'static str {
+        BUILTIN_TOML
+            .lines()
+            .find_map(|l| l.strip_prefix("source = \""))
+            .and_then(|l| l.strip_suffix('"'))
+            .unwrap_or("")
     }
 
     /// Parses a price table written in the format of `prices/default.toml`.
@@ -280,6 +294,38 @@ impl PriceTable {
         self.lookup(model).is_some()
     }
 
+    /// Every model the table prices, by name, in name order.
+    pub fn models(&self) -> impl Iterator<Item = (&str, &ModelPrice)> {
+        self.models.iter().map(|(n, p)| (n.as_str(), p))
+    }
+
+    /// Every alias and the model it names, in alias order.
+    pub fn aliases(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.aliases.iter().map(|(a, m)| (a.as_str(), m.as_str()))
+    }
+
+    /// The table-wide batch multiplier in per-mille, when the table sets one.
+    pub fn batch_permille(&self) -> Option<u32> {
+        self.service_tiers.batch
+    }
+
+    /// Adds or replaces the price of `name` (lower-cased, as lookups are).
+    pub fn insert(&mut self, name: &str, price: ModelPrice) {
+        let name = name.trim().to_ascii_lowercase();
+        self.aliases.remove(&name);
+        self.models.insert(name, price);
+    }
+
+    /// Makes `alias` another name of `model` (both lower-cased); an alias never hides a model
+    /// of that name.
+    pub fn add_alias(&mut self, alias: &str, model: &str) {
+        let alias = alias.trim().to_ascii_lowercase();
+        if !self.models.contains_key(&alias) {
+            self.aliases
+                .insert(alias, model.trim().to_ascii_lowercase());
+        }
+    }
+
     /// How many models the table prices.
     pub fn len(&self) -> usize {
         self.models.len()
@@ -343,7 +389,7 @@ impl PriceTable {
 }
 
 /// Strips a trailing `-YYYYMMDD` or `-YYYY-MM-DD`.
-fn strip_date(m: &str) -> &str {
+pub(crate) fn strip_date(m: &str) -> &str {
     let b = m.as_bytes();
     let digits = |s: &[u8]| s.iter().all(u8::is_ascii_digit);
     if b.len() > 9 && b[b.len() - 9] == b'-' && digits(&b[b.len() - 8..]) {
@@ -541,6 +587,7 @@ fn parse_model(name: &str, v: &toml::Value) -> Result<(ModelPrice, Vec<String>),
                 .ok_or_else(|| Error::PriceTable(format!("`{f}.{k}` must be a table")))?;
             tier_prices.push((tier, parse_prices(&format!("{f}.{k}"), pt, Some(&base))?));
         }
+        tier_prices.sort_by_key(|(t, _)| *t);
     }
     let aliases = match t.get("aliases") {
         None => Vec::new(),

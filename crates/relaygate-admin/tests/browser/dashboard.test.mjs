@@ -184,7 +184,26 @@ try {
   await page.waitForSelector("#stats-table");
   const stats = await page.textContent("#stats-table");
   if (!stats.includes("mock-anthropic")) throw new Error("stats: " + stats);
+  // The usage export is a download the session may open.
+  const csvHref = await page.getAttribute("#usage-csv", "href");
+  const usageCsv = await page.evaluate(async (u) => (await fetch(u)).text(), csvHref);
+  if (!usageCsv.startsWith("date,token_id,token,")) throw new Error("usage csv: " + usageCsv);
   await shot("stats");
+  // Prices: the table in force, and an operator's table saved live.
+  await page.click("#nav-prices");
+  await page.waitForSelector("#prices-list");
+  await page.fill("#prices-filter", "gpt-5");
+  const listed = await page.textContent("#prices-list");
+  if (!listed.includes("gpt-5") || listed.includes("claude-haiku")) throw new Error("prices: " + listed);
+  await page.fill("#prices-table", '[models."browser-model"]\ninput = 1.5\noutput = 6\n');
+  await page.click("#prices-save");
+  // Saving renders the page again from the server: the filter is empty once more.
+  await page.waitForFunction(() => document.querySelector("#prices-table")?.value.includes("browser-model")
+    && document.querySelector("#prices-filter")?.value === "");
+  await page.fill("#prices-filter", "browser-model");
+  const mine = await page.textContent("#prices-list");
+  if (!mine.includes("$1.5") || !mine.includes("$6")) throw new Error("saved price: " + mine);
+  await shot("prices");
   await page.click("#nav-settings");
   await page.waitForSelector("#pw-current");
   await shot("settings");

@@ -335,11 +335,12 @@ async fn reservation(call: &Call, candidates: &super::plan::Candidates) -> i64 {
         .guard
         .requested_tier
         .unwrap_or(relaygate_tokens::ServiceTier::Standard);
+    let prices = call.gw.prices.get();
     candidates
         .iter()
         .map(|(c, m)| {
             let upstream = c.models.get(m).map_or(m.as_str(), String::as_str);
-            let cost = relaygate_tokens::cost(&call.gw.prices, upstream, &usage, tier);
+            let cost = relaygate_tokens::cost(&prices, upstream, &usage, tier);
             let permille = call
                 .gw
                 .config

@@ -207,7 +207,7 @@ impl RequestGuard {
         if tier == ServiceTier::Unknown {
             self.gw.warn_unknown_tier(&model);
         }
-        let cost = relaygate_tokens::cost(&self.gw.prices, &model, &u, tier);
+        let cost = relaygate_tokens::cost(&self.gw.prices.get(), &model, &u, tier);
         if cost.defaulted {
             self.gw.warn_unpriced(&model);
         }

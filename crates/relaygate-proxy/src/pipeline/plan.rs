@@ -59,9 +59,10 @@ fn unpriced_policy(call: &mut Call, candidates: &mut Candidates) -> Result<(), B
         return Ok(());
     }
     let before = candidates.len();
+    let prices = gw.prices.get();
     candidates.retain(|(c, model)| {
         let upstream = c.models.get(model).map_or(model.as_str(), String::as_str);
-        gw.prices.is_priced(upstream)
+        prices.is_priced(upstream)
     });
     if candidates.is_empty() && before > 0 {
         let why = if gw.config.unpriced == crate::UnpricedPolicy::Refuse {

@@ -161,7 +161,7 @@ async fn instances_starting_at_once_migrate_once() {
     assert_eq!(numbers.len(), before, "{versions:?}");
     assert_eq!(
         versions.iter().map(|v| v.0).collect::<Vec<_>>(),
-        vec![1, 2, 3, 4, 5]
+        vec![1, 2, 3, 4, 5, 6]
     );
     conn.disconnect().await.unwrap();
     // Reopening finds nothing to do.

@@ -333,8 +333,10 @@ pub async fn retention_keeps_hourly_aggregates(h: &dyn Harness) {
             status,
             attempts: 1,
             usage: Some(UsageRow {
-                input: 10,
+                input: 10 + i as u64,
                 output: 5,
+                // The second row's usage was counted locally.
+                estimated: i == 1,
                 ..UsageRow::default()
             }),
             cost_micro_usd: Some(100),
@@ -367,12 +369,25 @@ pub async fn retention_keeps_hourly_aggregates(h: &dyn Harness) {
             a.output_tokens,
             a.cost_micro_usd
         ),
-        (3, 1, 30, 15, 300)
+        (3, 1, 33, 15, 300)
     );
     assert_eq!(
         (a.requests, a.errors, a.cost_micro_usd),
         (b.requests, b.errors, b.cost_micro_usd)
     );
+    // Reported and estimated apart, from raw rows and from the aggregates alike.
+    for r in [a, b] {
+        assert_eq!(
+            (
+                r.estimated_requests,
+                r.estimated_input_tokens,
+                r.estimated_output_tokens,
+                r.estimated_cost_micro_usd
+            ),
+            (1, 11, 5, 100),
+            "{r:?}"
+        );
+    }
     let by_token = s
         .stats(StatsQuery {
             group_by: GroupBy::Token,
