@@ -170,25 +170,9 @@ fn mysql(url: &str, sql: &str) -> bool {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn two_instances_share_cooldowns_rate_limits_and_concurrency() {
-    let Ok(base) = std::env::var("RELAYGATE_TEST_MYSQL_URL") else {
-        if std::env::var("RELAYGATE_REQUIRE_MYSQL").as_deref() == Ok("1") {
-            panic!("RELAYGATE_REQUIRE_MYSQL=1 but RELAYGATE_TEST_MYSQL_URL is unset");
-        }
-        eprintln!(
-            "SKIP two_instances_share_cooldowns_rate_limits_and_concurrency: set RELAYGATE_TEST_MYSQL_URL"
-        );
+    let Some((base, url, db)) = fresh_mysql_db("multi") else {
         return;
     };
-    let db = format!("relaygate_multi_{}", std::process::id());
-    assert!(
-        mysql(
-            &base,
-            &format!("DROP DATABASE IF EXISTS {db}; CREATE DATABASE {db}")
-        ),
-        "mysql client needed"
-    );
-    let (h, p, u) = mysql_parts(&base);
-    let url = format!("mysql://{u}@{h}:{p}/{db}");
     let mock = MockUpstream::start().await.unwrap();
     mock.on_key("bad-key", Behavior::status(401, r#"{"error":{"message":"Incorrect API key provided","type":"invalid_request_error","code":"invalid_api_key"}}"#));
     let dir = temp_dir("two");

@@ -856,21 +856,11 @@ async fn export_channels_csv(
     State(st): State<AppState>,
     peer: Option<axum::Extension<std::net::SocketAddr>>,
 ) -> Result<axum::response::Response> {
-    use axum::response::IntoResponse as _;
     let list = st.gateway.store().list_channels().await?;
     audit_export("csv", peer.as_ref().map(|p| &p.0), &list);
     let items: Vec<ChannelInput> = list.iter().map(export_item).collect();
     let text = crate::csv::write(&items)?;
-    let mut resp = text.into_response();
-    resp.headers_mut().insert(
-        http::header::CONTENT_TYPE,
-        http::HeaderValue::from_static("text/csv; charset=utf-8"),
-    );
-    resp.headers_mut().insert(
-        http::header::CONTENT_DISPOSITION,
-        http::HeaderValue::from_static("attachment; filename=\"relaygate-channels.csv\""),
-    );
-    Ok(resp)
+    Ok(crate::csv::download(text, "relaygate-channels.csv"))
 }
 
 async fn import_channels_csv(

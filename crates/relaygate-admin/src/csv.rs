@@ -47,6 +47,21 @@ fn cell(out: &mut String, value: &str) {
     }
 }
 
+/// `text` as a CSV download named `filename`.
+pub(crate) fn download(text: String, filename: &'static str) -> axum::response::Response {
+    use axum::response::IntoResponse as _;
+    let mut resp = text.into_response();
+    resp.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("text/csv; charset=utf-8"),
+    );
+    if let Ok(v) = http::HeaderValue::from_str(&format!("attachment; filename=\"{filename}\"")) {
+        resp.headers_mut()
+            .insert(http::header::CONTENT_DISPOSITION, v);
+    }
+    resp
+}
+
 /// One CSV record (cells quoted where needed, CRLF line end).
 pub(crate) fn row(out: &mut String, cells: &[String]) {
     for (i, c) in cells.iter().enumerate() {

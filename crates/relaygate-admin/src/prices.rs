@@ -19,15 +19,10 @@ type Json = axum::Json<Value>;
 /// How far back the unpriced-models list looks.
 const UNPRICED_WINDOW_MS: i64 = 30 * 86_400_000;
 
-/// Micro-dollars per million tokens as exact dollars per million (`"0.075"`): a string, so no
-/// float rounds a price on its way to the dashboard.
+/// Prices go out as exact decimal strings, so no float rounds a price on its way to the
+/// dashboard.
 fn dollars(micro: u64) -> String {
-    let (int, frac) = (micro / 1_000_000, micro % 1_000_000);
-    if frac == 0 {
-        return int.to_string();
-    }
-    let frac = format!("{frac:06}");
-    format!("{int}.{}", frac.trim_end_matches('0'))
+    relaygate_tokens::dollars_per_million(micro)
 }
 
 fn prices_json(p: &TierPrices) -> Value {
@@ -151,14 +146,4 @@ pub(crate) async fn put_prices(
         "stored_models": stored_models,
         "models": st.gateway.prices().len(),
     })))
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn dollars_are_exact() {
-        assert_eq!(super::dollars(75_000), "0.075");
-        assert_eq!(super::dollars(3_000_000), "3");
-        assert_eq!(super::dollars(1), "0.000001");
-    }
 }

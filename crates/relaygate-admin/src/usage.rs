@@ -5,7 +5,6 @@
 //! and estimated usage are separate columns; costs are exact decimal dollars.
 
 use axum::extract::State;
-use axum::response::IntoResponse as _;
 use relaygate_store::{Bucket, GroupBy, StatsQuery};
 
 use crate::body::Params;
@@ -127,16 +126,7 @@ pub(crate) async fn usage_csv(
             ],
         );
     }
-    let mut resp = out.into_response();
-    resp.headers_mut().insert(
-        http::header::CONTENT_TYPE,
-        http::HeaderValue::from_static("text/csv; charset=utf-8"),
-    );
-    resp.headers_mut().insert(
-        http::header::CONTENT_DISPOSITION,
-        http::HeaderValue::from_static("attachment; filename=\"relaygate-usage.csv\""),
-    );
-    Ok(resp)
+    Ok(crate::csv::download(out, "relaygate-usage.csv"))
 }
 
 #[cfg(test)]

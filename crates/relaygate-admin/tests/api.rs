@@ -1316,42 +1316,50 @@ async fn an_unauthenticated_flood_leaves_metrics_flat() {
     env.stop().await;
 }
 
+/// Adds an Anthropic channel to the mock serving `model`.
+async fn add_channel(env: &Env, a: &Auth, name: &str, model: &str) {
+    let r = env
+        .call(
+            Method::POST,
+            "/admin/api/channels",
+            a,
+            Some(
+                json!({"name": name, "protocol": "anthropic", "base_urls": [env.mock_url],
+                        "keys": [format!("sk-{name}-key-0001")], "models": [model]}),
+            ),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+}
+
+/// One small Anthropic request for `model` with client token `bearer`, answered 200, its row
+/// flushed.
+async fn ask(env: &Env, bearer: &str, model: &str) {
+    let r = env
+        .call(
+            Method::POST,
+            "/v1/messages",
+            &Auth::Bearer(bearer.to_owned()),
+            Some(json!({"model": model, "max_tokens": 5,
+                        "messages": [{"role": "user", "content": "hi"}]})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    env.store.flush().await.unwrap();
+}
+
 #[tokio::test]
 async fn prices_are_edited_live_and_unpriced_models_are_listed() {
     let env = Env::start().await;
     let (token, _) = env.login().await;
     let a = Auth::Bearer(token);
-    let r = env
-        .call(
-            Method::POST,
-            "/admin/api/channels",
-            &a,
-            Some(
-                json!({"name": "house", "protocol": "anthropic", "base_urls": [env.mock_url],
-                        "keys": ["sk-house-key-0001"], "models": ["house-model"]}),
-            ),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    add_channel(&env, &a, "house", "house-model").await;
     // A second instance on the same store, already running when the table is saved.
     let other = Gateway::new(ProxyConfig::default(), Arc::clone(&env.store))
         .await
         .unwrap();
     assert!(!other.prices().is_priced("house-model"));
-    let ask = || async {
-        let r = env
-            .call(
-                Method::POST,
-                "/v1/messages",
-                &Auth::Bearer(CLIENT_TOKEN.to_owned()),
-                Some(json!({"model": "house-model", "max_tokens": 5,
-                            "messages": [{"role": "user", "content": "hi"}]})),
-            )
-            .await;
-        assert_eq!(r.status, StatusCode::OK, "{}", r.text());
-        env.store.flush().await.unwrap();
-    };
-    ask().await;
+    ask(&env, CLIENT_TOKEN, "house-model").await;
 
     let p = env
         .call(Method::GET, "/admin/api/prices", &a, None)
@@ -1415,7 +1423,7 @@ async fn prices_are_edited_live_and_unpriced_models_are_listed() {
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
     assert_eq!(r.json()["stored_models"], 1);
-    ask().await;
+    ask(&env, CLIENT_TOKEN, "house-model").await;
     let logs = env
         .call(Method::GET, "/admin/api/logs?q=house", &a, None)
         .await
@@ -1481,18 +1489,7 @@ async fn usage_csv_is_per_token_per_day_and_safe_in_a_spreadsheet() {
     let env = Env::start().await;
     let (token, _) = env.login().await;
     let a = Auth::Bearer(token);
-    let r = env
-        .call(
-            Method::POST,
-            "/admin/api/channels",
-            &a,
-            Some(
-                json!({"name": "csv", "protocol": "anthropic", "base_urls": [env.mock_url],
-                        "keys": ["sk-csv-key-00001"], "models": ["claude-sonnet-4-5"]}),
-            ),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    add_channel(&env, &a, "csv", "claude-sonnet-4-5").await;
     // A token name that a spreadsheet would run as a formula.
     let hostile = "=HYPERLINK(\"http://evil.example/\",\"x\")";
     let r = env
@@ -1507,18 +1504,8 @@ async fn usage_csv_is_per_token_per_day_and_safe_in_a_spreadsheet() {
     let plain = r.json()["token"].as_str().unwrap().to_owned();
     let hostile_id = r.json()["id"].as_i64().unwrap();
     for bearer in [plain.as_str(), CLIENT_TOKEN, CLIENT_TOKEN] {
-        let r = env
-            .call(
-                Method::POST,
-                "/v1/messages",
-                &Auth::Bearer(bearer.to_owned()),
-                Some(json!({"model": "claude-sonnet-4-5", "max_tokens": 5,
-                            "messages": [{"role": "user", "content": "hi"}]})),
-            )
-            .await;
-        assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+        ask(&env, bearer, "claude-sonnet-4-5").await;
     }
-    env.store.flush().await.unwrap();
 
     let r = env
         .call(Method::GET, "/admin/api/usage.csv", &a, None)

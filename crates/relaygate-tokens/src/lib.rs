@@ -44,6 +44,7 @@ pub use import::{ImportOptions, Imported, PriceFormat, import_prices};
 pub use price::{
     Cost, LongContextTier, ModelPrice, PriceTable, ServiceTier, TierMultipliers, TierPrices, cost,
 };
+pub use price_toml::dollars_per_million;
 pub use relaygate_protocol::Protocol;
 pub use scan::{JsonUsageScan, MAX_KEPT_VALUE, MAX_TRACKED_DEPTH};
 pub use usage::{

@@ -122,8 +122,13 @@ fn write_prices(out: &mut String, p: &TierPrices, inherit: Option<&TierPrices>) 
     }
 }
 
-/// Micro-dollars per million tokens as dollars per million, exact (`0.075`, `3`, `1.25`).
-pub(crate) fn dollars(micro: u64) -> String {
+/// Micro-dollars per million tokens (as [`TierPrices`] holds them) as dollars per million,
+/// exact and as short as possible (`0.075`, `3`, `1.25`): the form the price table is written in.
+pub fn dollars_per_million(micro: u64) -> String {
+    dollars(micro)
+}
+
+fn dollars(micro: u64) -> String {
     decimal(micro, 1_000_000, 6)
 }
 
