@@ -18,6 +18,34 @@ pub(crate) fn max_output_tokens(protocol: Protocol, body: &[u8]) -> Option<u64> 
     }
 }
 
+/// Longest name used as is in a budget counter key; longer ones are replaced by their SHA-256
+/// so every key fits the store's 191-byte key column.
+const MAX_NAME_IN_KEY: usize = 100;
+
+/// A token's or channel's name as it appears in budget counter keys.
+fn key_name(name: &str) -> std::borrow::Cow<'_, str> {
+    if name.len() <= MAX_NAME_IN_KEY {
+        std::borrow::Cow::Borrowed(name)
+    } else {
+        std::borrow::Cow::Owned(format!("#{}", crate::auth::hash_token(name)))
+    }
+}
+
+/// The counters of a token's budgets: lifetime, the day and the month (`periods`).
+pub(crate) fn token_keys(name: &str, (day, month): (u32, u32)) -> [String; 3] {
+    let n = key_name(name);
+    [
+        format!("token:{n}:life"),
+        format!("token:{n}:d:{day}"),
+        format!("token:{n}:m:{month}"),
+    ]
+}
+
+/// The counter of a channel's daily budget.
+pub(crate) fn channel_day_key(name: &str, day: u32) -> String {
+    format!("channel:{}:d:{day}", key_name(name))
+}
+
 /// `(YYYYMMDD, YYYYMM)` of the UTC day containing `now_ms`.
 pub(crate) fn periods(now_ms: u64) -> (u32, u32) {
     let (y, m, d) = civil_from_days((now_ms / 86_400_000) as i64);
@@ -79,6 +107,12 @@ mod tests {
         assert_eq!(apply_multiplier(1_000, 1_500), 1_500);
         assert_eq!(apply_multiplier(3, 500), 2);
         assert_eq!(usd(1_234_567), "$1.234567");
+        let long = "n".repeat(191);
+        for k in token_keys(&long, (20261204, 202612)) {
+            assert!(k.len() <= 191 && k.starts_with("token:#"), "{k}");
+        }
+        assert!(channel_day_key(&long, 20261204).len() <= 191);
+        assert_eq!(token_keys("t", (1, 2))[1], "token:t:d:1");
         assert_eq!(usd(12_345_678), "$12.34");
         assert_eq!(usd(300), "$0.000300");
         assert_eq!(usd(2_500_000), "$2.50");

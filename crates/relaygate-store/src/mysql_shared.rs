@@ -410,7 +410,16 @@ async fn reserve_once(conn: &mut Conn, entries: &[(String, i64, i64)]) -> Result
                 (k.as_str(),),
             )
             .await?;
-        if *limit > 0 && cur.unwrap_or(0).saturating_add(*amount) > *limit {
+        // The row was inserted just before: a missing one means the key did not fit the
+        // column, and a budget that can't be read is not passed blindly.
+        let Some(cur) = cur else {
+            tx.rollback().await?;
+            return Err(crate::Error::Invalid {
+                what: "budget counter",
+                reason: format!("no counter row for a key of {} bytes", k.len()),
+            });
+        };
+        if *limit > 0 && cur.saturating_add(*amount) > *limit {
             tx.rollback().await?;
             return Ok(false);
         }

@@ -234,13 +234,8 @@ pub(super) async fn admit(call: &mut Call) -> Result<Candidates, Resp> {
     }
     if let Some(budget) = gw.config.budgets.tokens.get(&call.token.name) {
         let now = gw.clock.now_ms();
-        let (day, month) = crate::budget::periods(now);
-        let name = call.token.name.clone();
-        let keys = vec![
-            format!("token:{name}:life"),
-            format!("token:{name}:d:{day}"),
-            format!("token:{name}:m:{month}"),
-        ];
+        let periods = crate::budget::periods(now);
+        let keys = crate::budget::token_keys(&call.token.name, periods).to_vec();
         let limits = [
             ("lifetime", budget.lifetime_micro_usd),
             ("daily", budget.daily_micro_usd),
@@ -256,8 +251,8 @@ pub(super) async fn admit(call: &mut Call) -> Result<Candidates, Resp> {
                 .zip(limits.iter())
                 .map(|(k, (_, limit))| (k.clone(), estimate, *limit))
                 .collect();
-            match gw.store.reserve(entries).await {
-                Ok(true) => call.guard.reserved_micro_usd = estimate,
+            match reserve(&gw, entries, estimate).await {
+                Ok(true) => call.guard.reserve(estimate, periods),
                 // The reason (which budget) is told by the check below.
                 Ok(false) => {}
                 Err(e) => {
@@ -312,18 +307,51 @@ pub(super) async fn admit(call: &mut Call) -> Result<Candidates, Resp> {
     Ok(candidates)
 }
 
+/// Reserves in a task of its own: if the request is dropped while the store works (the
+/// client left), the task gives a reservation that was made back, so none is left behind.
+async fn reserve(
+    gw: &Arc<crate::gateway::Inner>,
+    entries: Vec<(String, i64, i64)>,
+    estimate: i64,
+) -> Result<bool, relaygate_store::Error> {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let store = Arc::clone(&gw.store);
+    tokio::spawn(async move {
+        let keys: Vec<String> = entries.iter().map(|(k, _, _)| k.clone()).collect();
+        let result = store.reserve(entries).await;
+        if let Err(Ok(true)) = tx.send(result) {
+            let back = keys.into_iter().map(|k| (k, -estimate)).collect();
+            if let Err(e) = store.charge(back).await {
+                tracing::error!(error = %e, "giving back the reservation of a dropped request failed");
+            }
+        }
+    });
+    rx.await.unwrap_or_else(|_| {
+        Err(relaygate_store::Error::Invalid {
+            what: "budget reservation",
+            reason: "the reserving task ended without an answer".to_owned(),
+        })
+    })
+}
+
 /// The most this request can cost, micro-dollars: its input counted locally plus its output
 /// limit (or [`crate::budget::DEFAULT_OUTPUT_CAP`]), at the dearest price among the models the
 /// candidates would send. 0 when none of them has a price.
 async fn reservation(call: &Call, candidates: &super::plan::Candidates) -> i64 {
     let (protocol, model, body) = (call.protocol, call.model.clone(), call.body.clone());
-    let input = tokio::task::spawn_blocking(move || {
-        relaygate_tokens::count_request(protocol, &model, &body).map(|c| c.tokens)
-    })
-    .await
-    .ok()
-    .and_then(Result::ok)
-    .unwrap_or_else(|| relaygate_tokens::estimate_tokens_from_bytes(call.body.len() as u64));
+    let by_bytes = relaygate_tokens::estimate_tokens_from_bytes(call.body.len() as u64);
+    // Counting is bounded like the end's: a large body is estimated from its size.
+    let input = if body.len() > super::finish::MAX_COUNTED_BODY {
+        by_bytes
+    } else {
+        tokio::task::spawn_blocking(move || {
+            relaygate_tokens::count_request(protocol, &model, &body).map(|c| c.tokens)
+        })
+        .await
+        .ok()
+        .and_then(Result::ok)
+        .unwrap_or(by_bytes)
+    };
     let output = crate::budget::max_output_tokens(call.protocol, &call.body)
         .unwrap_or(crate::budget::DEFAULT_OUTPUT_CAP);
     let usage = relaygate_tokens::Usage {
@@ -407,7 +435,7 @@ pub(super) async fn within_budget(
         if limit > 0 {
             let spent = gw
                 .store
-                .spent(vec![format!("channel:{}:d:{day}", cand.0.name)])
+                .spent(vec![crate::budget::channel_day_key(&cand.0.name, day)])
                 .await
                 .map(|v| v.first().copied().unwrap_or(0));
             match spent {

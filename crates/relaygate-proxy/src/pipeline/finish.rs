@@ -25,7 +25,7 @@ pub(crate) const CLIENT_CLOSED: u16 = 499;
 
 /// Request bodies up to this size are kept until the end, so that an answer without usage can
 /// be billed from a local count of its input; larger ones are estimated from their size.
-const MAX_COUNTED_BODY: usize = 128 * 1024;
+pub(super) const MAX_COUNTED_BODY: usize = 128 * 1024;
 
 /// Owns the end of one request: see the module documentation.
 #[derive(Debug)]
@@ -55,6 +55,9 @@ pub(crate) struct RequestGuard {
     /// Micro-dollars reserved on the token's budget before sending, replaced at the end by
     /// the real cost.
     pub reserved_micro_usd: i64,
+    /// The (day, month) the reservation was made in: it is given back there, whenever the
+    /// request ends.
+    reserved_periods: (u32, u32),
     /// The in-flight entry the admin API shows.
     pub active: Option<Arc<ActiveEntry>>,
     /// The client token's name, for charging its budget.
@@ -93,6 +96,7 @@ impl RequestGuard {
             answer_text_bytes: 0,
             cut: false,
             reserved_micro_usd: 0,
+            reserved_periods: (0, 0),
             active: Some(active),
             token_name: token.name.clone(),
             slots: SlotGuard::new(Arc::clone(gw)),
@@ -175,8 +179,14 @@ impl RequestGuard {
     pub fn release_reservation(&mut self) {
         let r = std::mem::take(&mut self.reserved_micro_usd);
         if r > 0 {
-            self.charge_token(-r);
+            self.charge_token(-r, self.reserved_periods);
         }
+    }
+
+    /// Records a reservation of `micro` made on the counters of `periods`.
+    pub fn reserve(&mut self, micro: i64, periods: (u32, u32)) {
+        self.reserved_micro_usd = micro;
+        self.reserved_periods = periods;
     }
 
     /// Records usage and its cost on the row, and settles the budgets.
@@ -229,17 +239,14 @@ impl RequestGuard {
     }
 
     /// Adds `delta` (negative to give back) to the token's budget counters.
-    fn charge_token(&self, delta: i64) {
+    fn charge_token(&self, delta: i64, periods: (u32, u32)) {
         if delta == 0 || !self.gw.config.budgets.tokens.contains_key(&self.token_name) {
             return;
         }
-        let (day, month) = crate::budget::periods(self.gw.clock.now_ms());
-        let t = &self.token_name;
-        let entries = vec![
-            (format!("token:{t}:life"), delta),
-            (format!("token:{t}:d:{day}"), delta),
-            (format!("token:{t}:m:{month}"), delta),
-        ];
+        let entries = crate::budget::token_keys(&self.token_name, periods)
+            .into_iter()
+            .map(|k| (k, delta))
+            .collect();
         self.spawn_charge(entries);
     }
 
@@ -258,7 +265,15 @@ impl RequestGuard {
     /// counters get the difference from what was reserved.
     fn charge(&mut self, micro: i64) {
         let reserved = std::mem::take(&mut self.reserved_micro_usd);
-        self.charge_token(micro.max(0) - reserved);
+        let now = crate::budget::periods(self.gw.clock.now_ms());
+        if reserved > 0 && self.reserved_periods != now {
+            // Past midnight (or a month's end): the reservation goes back to the day it was
+            // made on, and the cost is charged to today.
+            self.charge_token(-reserved, self.reserved_periods);
+            self.charge_token(micro.max(0), now);
+        } else {
+            self.charge_token(micro.max(0) - reserved, now);
+        }
         if micro <= 0 {
             return;
         }
@@ -271,7 +286,7 @@ impl RequestGuard {
             .as_ref()
             .filter(|c| budgets.channels.contains_key(*c))
         {
-            entries.push((format!("channel:{c}:d:{day}"), micro));
+            entries.push((crate::budget::channel_day_key(c, day), micro));
         }
         if !entries.is_empty() {
             self.spawn_charge(entries);
