@@ -4,7 +4,8 @@
   report.py RESULTS_TSV TTFE_JSON
 
 RESULTS_TSV has a header line, then one line per wrk run:
-  run case conns target rps p50_us p99_us requests errors
+  run case conns target rps p50_us p99_us requests errors cpu_us_per_req
+(target is direct, nginx or gateway; cpu_us_per_req is nan for direct).
 The median over runs is taken for each metric of each (case, conns, target) separately.
 """
 
@@ -13,7 +14,12 @@ import statistics
 import sys
 from collections import defaultdict
 
-CASE_LABEL = {"json": "JSON", "sse": "SSE stream"}
+CASE_LABEL = {
+    "json": "JSON",
+    "sse": "SSE 6 events",
+    "sse40": "SSE 43 events",
+    "sse2000": "SSE 2,003 events",
+}
 
 
 def ms(us: float) -> str:
@@ -52,26 +58,35 @@ def wrk_table(rows: list) -> str:
         vals = [float(r[field]) for r in groups.get(key, [])]
         return statistics.median(vals) if vals else float("nan")
 
+    def cpu(key):
+        vals = [float(r["cpu_us_per_req"]) for r in groups.get(key, [])]
+        vals = [v for v in vals if v == v]  # drop nan
+        return statistics.median(vals) if vals else float("nan")
+
     out = [
-        "| Case | Conns | Direct rps | Gateway rps | rps gw/direct | Direct p50 ms | Direct p99 ms "
-        "| Gateway p50 ms | Gateway p99 ms | p50 gw/direct |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| Case | Conns | nginx rps | gateway rps | rps gw/nginx | nginx CPU µs/req "
+        "| gateway CPU µs/req | CPU gw/nginx | nginx p50 ms | gateway p50 ms | gateway p99 ms "
+        "| direct rps |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for case, conns in order:
         d = (case, conns, "direct")
+        n = (case, conns, "nginx")
         g = (case, conns, "gateway")
         out.append(
-            "| {} | {} | {:.0f} | {:.0f} | {} | {} | {} | {} | {} | {} |".format(
+            "| {} | {} | {:.0f} | {:.0f} | {} | {:.1f} | {:.1f} | {} | {} | {} | {} | {:.0f} |".format(
                 CASE_LABEL.get(case, case),
                 conns,
-                med(d, "rps"),
+                med(n, "rps"),
                 med(g, "rps"),
-                ratio(med(g, "rps"), med(d, "rps")),
-                ms(med(d, "p50_us")),
-                ms(med(d, "p99_us")),
+                ratio(med(g, "rps"), med(n, "rps")),
+                cpu(n),
+                cpu(g),
+                ratio(cpu(g), cpu(n)),
+                ms(med(n, "p50_us")),
                 ms(med(g, "p50_us")),
                 ms(med(g, "p99_us")),
-                ratio(med(g, "p50_us"), med(d, "p50_us")),
+                med(d, "rps"),
             )
         )
     errs = [r for r in rows if int(r["errors"]) > 0]

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Load benchmark for relaygate: the same requests sent DIRECT to a mock upstream and THROUGH
-# relaygate (which forwards to that mock), in one run, on loopback only.
+# Load benchmark for relaygate: the same requests sent DIRECT to a mock upstream, through NGINX
+# (a proxy that does nothing: one worker, no buffering, upstream keep-alive) and THROUGH
+# relaygate, in one run, on loopback only, with the CPU time each proxy spends per request.
 #
 #   bench/run.sh                                   builds release binaries, runs, writes docs/BENCHMARKS.md
 #   RELAYGATE_BIN_DIR=target/debug bench/run.sh    uses prebuilt binaries from that directory, no build
@@ -37,7 +38,11 @@ TOKEN="rg-bench-token-0001"
 MODEL="bench-model"
 SLOW_MODEL="bench-slow"
 PATH_CC="/v1/chat/completions"
-CASES=(json sse)
+# json: one JSON answer; sse: a 6-event stream; sse40 and sse2000: streams of 43 and 2,003
+# events (role chunk, N text deltas, finish, usage) from mocks of their own.
+CASES=(json sse sse40 sse2000)
+MODEL_40="bench-40"
+MODEL_2000="bench-2000"
 
 log() { printf '[bench] %s\n' "$*" >&2; }
 die() { printf '[bench] ERROR: %s\n' "$*" >&2; exit 1; }
@@ -74,6 +79,27 @@ if ! command -v wrk >/dev/null 2>&1; then
   fi
 fi
 command -v wrk >/dev/null 2>&1 || die "wrk still not found after installing"
+NGINX_BIN="$(command -v nginx || echo /usr/sbin/nginx)"
+if [[ ! -x "$NGINX_BIN" ]]; then
+  if [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null 2>&1; then
+    log "nginx not found; installing it with apt-get"
+    timeout 600 apt-get install -y nginx-light >/dev/null 2>&1 \
+      || timeout 600 apt-get install -y nginx >/dev/null 2>&1 \
+      || die "could not install nginx with apt-get; install it by hand"
+  else
+    die "nginx not found; install it (Debian/Ubuntu: apt-get install -y nginx-light)"
+  fi
+  NGINX_BIN="$(command -v nginx || echo /usr/sbin/nginx)"
+fi
+# The proxies under test get core 1, the load generator and the mocks core 0, so that a
+# proxy's CPU per request is its own work and not a share of a contended core.
+PIN_PROXY=()
+PIN_LOAD=()
+if command -v taskset >/dev/null 2>&1 && (($(nproc) >= 2)); then
+  PIN_PROXY=(taskset -c 1)
+  PIN_LOAD=(taskset -c 0)
+fi
+CLK_TCK="$(getconf CLK_TCK)"
 
 # ---------------------------------------------------------------- binaries
 if [[ -n "${RELAYGATE_BIN_DIR:-}" ]]; then
@@ -158,11 +184,16 @@ start() {
 }
 
 # ---------------------------------------------------------------- servers
-mapfile -t PORTS < <("$PYTHON" "$BENCH_DIR/util.py" ports 3)
-((${#PORTS[@]} == 3)) || die "could not find 3 free loopback ports"
+mapfile -t PORTS < <("$PYTHON" "$BENCH_DIR/util.py" ports 8)
+((${#PORTS[@]} == 8)) || die "could not find 8 free loopback ports"
 MOCK_PORT=${PORTS[0]}
 SLOW_PORT=${PORTS[1]}
 GW_PORT=${PORTS[2]}
+MOCK40_PORT=${PORTS[3]}
+MOCK2000_PORT=${PORTS[4]}
+NGX_PORT=${PORTS[5]}
+NGX40_PORT=${PORTS[6]}
+NGX2000_PORT=${PORTS[7]}
 
 cat >"$TMP/relaygate.toml" <<EOF
 listen = "127.0.0.1:$GW_PORT"
@@ -176,6 +207,20 @@ keys = ["bench-upstream-key"]
 models = ["$MODEL"]
 
 [[channels]]
+name = "mock-40"
+protocol = "openai"
+base_url = "http://127.0.0.1:$MOCK40_PORT"
+keys = ["bench-upstream-key"]
+models = ["$MODEL_40"]
+
+[[channels]]
+name = "mock-2000"
+protocol = "openai"
+base_url = "http://127.0.0.1:$MOCK2000_PORT"
+keys = ["bench-upstream-key"]
+models = ["$MODEL_2000"]
+
+[[channels]]
 name = "mock-slow"
 protocol = "openai"
 base_url = "http://127.0.0.1:$SLOW_PORT"
@@ -187,10 +232,43 @@ name = "bench"
 token = "$TOKEN"
 EOF
 
-start mock "$MOCK_PORT" "$MOCK_BIN" --listen "127.0.0.1:$MOCK_PORT" --gap-ms 0
-start mock-slow "$SLOW_PORT" "$MOCK_BIN" --listen "127.0.0.1:$SLOW_PORT" --gap-ms 5 --deltas 20
-start gateway "$GW_PORT" env -u RELAYGATE_LISTEN -u RELAYGATE_STORAGE -u RELAYGATE_CONFIG \
+# nginx as "a proxy that does nothing": one process, no buffering, keep-alive upstreams.
+ngx_server() {
+  printf '  upstream u%s { server 127.0.0.1:%s; keepalive 64; }\n' "$1" "$2"
+  printf '  server { listen 127.0.0.1:%s; location / { proxy_pass http://u%s; proxy_http_version 1.1;\n' "$1" "$1"
+  printf '    proxy_set_header Connection ""; proxy_buffering off; proxy_request_buffering off; } }\n'
+}
+mkdir -p "$TMP/nginx"
+cat >"$TMP/nginx.conf" <<EOF
+daemon off;
+master_process off;
+worker_processes 1;
+pid $TMP/nginx/nginx.pid;
+error_log $TMP/nginx/error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  client_body_temp_path $TMP/nginx/body;
+  proxy_temp_path $TMP/nginx/proxy;
+  fastcgi_temp_path $TMP/nginx/fastcgi;
+  uwsgi_temp_path $TMP/nginx/uwsgi;
+  scgi_temp_path $TMP/nginx/scgi;
+  keepalive_requests 1000000;
+$(ngx_server "$NGX_PORT" "$MOCK_PORT")
+$(ngx_server "$NGX40_PORT" "$MOCK40_PORT")
+$(ngx_server "$NGX2000_PORT" "$MOCK2000_PORT")
+}
+EOF
+
+start mock "$MOCK_PORT" "${PIN_LOAD[@]}" "$MOCK_BIN" --listen "127.0.0.1:$MOCK_PORT" --gap-ms 0
+start mock-40 "$MOCK40_PORT" "${PIN_LOAD[@]}" "$MOCK_BIN" --listen "127.0.0.1:$MOCK40_PORT" --gap-ms 0 --deltas 40
+start mock-2000 "$MOCK2000_PORT" "${PIN_LOAD[@]}" "$MOCK_BIN" --listen "127.0.0.1:$MOCK2000_PORT" --gap-ms 0 --deltas 2000
+start mock-slow "$SLOW_PORT" "${PIN_LOAD[@]}" "$MOCK_BIN" --listen "127.0.0.1:$SLOW_PORT" --gap-ms 5 --deltas 20
+start gateway "$GW_PORT" "${PIN_PROXY[@]}" env -u RELAYGATE_LISTEN -u RELAYGATE_STORAGE -u RELAYGATE_CONFIG \
   RELAYGATE_LOG=warn NO_COLOR=1 "$GATEWAY_BIN" serve --config "$TMP/relaygate.toml"
+GW_PID=${PIDS[-1]}
+start nginx "$NGX_PORT" "${PIN_PROXY[@]}" "$NGINX_BIN" -p "$TMP/nginx" -c "$TMP/nginx.conf"
+NGX_PID=${PIDS[-1]}
 
 # One request of each kind to each target before measuring: fail clearly if anything is off.
 probe() {
@@ -202,22 +280,46 @@ probe "$GW_PORT" "$MODEL" "$TOKEN" json
 probe "$GW_PORT" "$MODEL" "$TOKEN" stream
 probe "$SLOW_PORT" "$SLOW_MODEL" "$TOKEN" stream
 probe "$GW_PORT" "$SLOW_MODEL" "$TOKEN" stream
-log "probes ok: JSON and SSE answers direct and through the gateway"
+probe "$NGX_PORT" "$MODEL" "$TOKEN" stream
+probe "$NGX2000_PORT" "$MODEL_2000" "$TOKEN" stream
+probe "$GW_PORT" "$MODEL_2000" "$TOKEN" stream
+log "probes ok: JSON and SSE answers direct, through nginx and through the gateway"
 
 # ---------------------------------------------------------------- wrk
 body_for() {
+  local stream='"stream":true'
   case $1 in
     json) printf '{"model":"%s","messages":[{"role":"user","content":"hi"}]}' "$MODEL" ;;
-    sse) printf '{"model":"%s","messages":[{"role":"user","content":"hi"}],"stream":true}' "$MODEL" ;;
+    sse) printf '{"model":"%s","messages":[{"role":"user","content":"hi"}],%s}' "$MODEL" "$stream" ;;
+    sse40) printf '{"model":"%s","messages":[{"role":"user","content":"hi"}],%s}' "$MODEL_40" "$stream" ;;
+    sse2000) printf '{"model":"%s","messages":[{"role":"user","content":"hi"}],%s}' "$MODEL_2000" "$stream" ;;
     *) die "unknown case $1" ;;
   esac
 }
+# port_for TARGET CASE
 port_for() {
+  local n=0
+  case $2 in sse40) n=1 ;; sse2000) n=2 ;; esac
+  local direct=("$MOCK_PORT" "$MOCK40_PORT" "$MOCK2000_PORT")
+  local nginx=("$NGX_PORT" "$NGX40_PORT" "$NGX2000_PORT")
   case $1 in
-    direct) echo "$MOCK_PORT" ;;
+    direct) echo "${direct[$n]}" ;;
+    nginx) echo "${nginx[$n]}" ;;
     gateway) echo "$GW_PORT" ;;
     *) die "unknown target $1" ;;
   esac
+}
+# pid_for TARGET: the process whose CPU time is measured (none for direct).
+pid_for() {
+  case $1 in
+    nginx) echo "$NGX_PID" ;;
+    gateway) echo "$GW_PID" ;;
+    *) echo "" ;;
+  esac
+}
+# cpu_ticks PID: user + system time of every thread of PID, in clock ticks.
+cpu_ticks() {
+  awk '{print $14 + $15}' "/proc/$1/stat"
 }
 
 # wrk_point CASE CONNS TARGET SECONDS OUT : runs wrk once; leaves its output in OUT.
@@ -225,10 +327,10 @@ wrk_point() {
   local case=$1 conns=$2 target=$3 secs=$4 out=$5
   local threads=$((conns < 2 ? conns : 2))
   local port
-  port=$(port_for "$target")
+  port=$(port_for "$target" "$case")
   BENCH_BODY="$(body_for "$case")" BENCH_TOKEN="$TOKEN" \
     timeout --kill-after=5 $((secs + 60)) \
-    wrk -t "$threads" -c "$conns" -d "${secs}s" --latency --timeout 10s \
+    "${PIN_LOAD[@]}" wrk -t "$threads" -c "$conns" -d "${secs}s" --latency --timeout 10s \
     -s "$BENCH_DIR/post.lua" "http://127.0.0.1:$port$PATH_CC" >"$out" 2>&1 \
     || die "wrk failed or timed out ($case, $conns conns, $target):"$'\n'"$(cat "$out")"
   grep -q '^BENCH_RESULT ' "$out" \
@@ -236,11 +338,14 @@ wrk_point() {
 }
 
 RESULTS="$TMP/results.tsv"
-printf 'run\tcase\tconns\ttarget\trps\tp50_us\tp99_us\trequests\terrors\n' >"$RESULTS"
+printf 'run\tcase\tconns\ttarget\trps\tp50_us\tp99_us\trequests\terrors\tcpu_us_per_req\n' >"$RESULTS"
 
 measure() {
   local run=$1 case=$2 conns=$3 target=$4
   local out="$TMP/wrk-$run-$case-$conns-$target.txt"
+  local pid before=0
+  pid=$(pid_for "$target")
+  [[ -n "$pid" ]] && before=$(cpu_ticks "$pid")
   wrk_point "$case" "$conns" "$target" "$BENCH_SECONDS" "$out"
   local -A r=()
   local kv
@@ -249,23 +354,29 @@ measure() {
   done
   local errors=$((r[connect_err] + r[read_err] + r[write_err] + r[status_err] + r[timeout_err]))
   ((r[requests] > 0)) || die "no request completed ($case, $conns conns, $target):"$'\n'"$(cat "$out")"
-  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$run" "$case" "$conns" "$target" \
-    "${r[rps]}" "${r[p50_us]}" "${r[p99_us]}" "${r[requests]}" "$errors" >>"$RESULTS"
-  log "$(printf 'run %d/%d %-4s c=%-3s %-7s %10s rps  p50 %6.2f ms  p99 %7.2f ms  errors %s' \
+  local cpu=nan
+  if [[ -n "$pid" ]]; then
+    cpu=$(awk -v d="$(($(cpu_ticks "$pid") - before))" -v hz="$CLK_TCK" -v n="${r[requests]}" \
+      'BEGIN{printf "%.1f", d * 1e6 / hz / n}')
+  fi
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$run" "$case" "$conns" "$target" \
+    "${r[rps]}" "${r[p50_us]}" "${r[p99_us]}" "${r[requests]}" "$errors" "$cpu" >>"$RESULTS"
+  log "$(printf 'run %d/%d %-7s c=%-3s %-7s %10s rps  p50 %6.2f ms  p99 %7.2f ms  cpu %s us/req  errors %s' \
     "$run" "$BENCH_RUNS" "$case" "$conns" "$target" "${r[rps]}" \
-    "$(awk "BEGIN{print ${r[p50_us]}/1000}")" "$(awk "BEGIN{print ${r[p99_us]}/1000}")" "$errors")"
+    "$(awk "BEGIN{print ${r[p50_us]}/1000}")" "$(awk "BEGIN{print ${r[p99_us]}/1000}")" "$cpu" "$errors")"
   if ((errors > 0)); then
     log "  warning: $errors errors (run with BENCH_KEEP_TMP=1 to keep wrk's output: $out)"
   fi
 }
 
-points=$((${#CASES[@]} * ${#CONNS[@]} * 2))
-est=$((points * BENCH_RUNS * BENCH_SECONDS + ${#CASES[@]} * 2 * BENCH_WARMUP_SECONDS))
-log "wrk: ${#CASES[@]} cases x ${#CONNS[@]} connection counts x 2 targets x $BENCH_RUNS runs x ${BENCH_SECONDS}s (about ${est}s)"
+TARGETS=(direct nginx gateway)
+points=$((${#CASES[@]} * ${#CONNS[@]} * ${#TARGETS[@]}))
+est=$((points * BENCH_RUNS * BENCH_SECONDS + ${#CASES[@]} * ${#TARGETS[@]} * BENCH_WARMUP_SECONDS))
+log "wrk: ${#CASES[@]} cases x ${#CONNS[@]} connection counts x ${#TARGETS[@]} targets x $BENCH_RUNS runs x ${BENCH_SECONDS}s (about ${est}s)"
 
 if ((BENCH_WARMUP_SECONDS > 0)); then
   for case in "${CASES[@]}"; do
-    for target in direct gateway; do
+    for target in "${TARGETS[@]}"; do
       wrk_point "$case" 16 "$target" "$BENCH_WARMUP_SECONDS" "$TMP/warmup-$case-$target.txt"
     done
   done
@@ -274,7 +385,7 @@ fi
 
 for run in $(seq "$BENCH_RUNS"); do
   # Alternate which target goes first so slow drift on a shared machine evens out.
-  if ((run % 2 == 1)); then order=(direct gateway); else order=(gateway direct); fi
+  if ((run % 2 == 1)); then order=(direct nginx gateway); else order=(gateway nginx direct); fi
   for case in "${CASES[@]}"; do
     for conns in "${CONNS[@]}"; do
       for target in "${order[@]}"; do
@@ -328,11 +439,19 @@ translation section comes from \`cargo bench -p relaygate-transform\` and is kep
 - A mock upstream (\`relaygate-mock\` from \`relaygate-testkit\`) answers \`POST $PATH_CC\` with a
   canned \`chat.completion\` JSON, or with an SSE stream (role chunk, 3 text deltas, finish chunk,
   usage chunk, \`[DONE]\`) when the body has \`"stream": true\`, with no pause between events
-  (\`--gap-ms 0\`).
+  (\`--gap-ms 0\`). Two more mocks answer streams of 40 and 2,000 text deltas (43 and 2,003 events):
+  the cases *SSE 43 events* and *SSE 2,003 events*.
+- **nginx** ($("$NGINX_BIN" -v 2>&1 | sed 's/^nginx version: //')) is the reference for a proxy that does nothing: one process
+  (\`master_process off\`, one worker), \`proxy_buffering off\`, \`proxy_request_buffering off\`,
+  HTTP/1.1 keep-alive to each mock, no access log.
+- The proxies (nginx, relaygate) run on core 1, wrk and the mocks on core 0 (\`taskset\`, when the
+  machine has 2 cores or more). **CPU µs per request** is the proxy process's user + system time
+  (\`/proc/PID/stat\`, every thread) over the point, divided by the requests wrk completed.
 - relaygate runs with an \`openai\` channel pointing at that mock, a client token, a SQLite store in
   a temp dir, and \`RELAYGATE_LOG=warn\`.
-- **Direct** is wrk → mock; **gateway** is wrk → relaygate → the same mock process. Both are measured
-  in the same run, one after the other for each point, alternating which goes first per run.
+- **Direct** is wrk → mock; **nginx** is wrk → nginx → the same mock; **gateway** is wrk → relaygate →
+  the same mock. All three are measured in the same run, one after the other for each point,
+  reversing the order every other run.
 - Each point: \`wrk -t min(c,2) -c c -d ${BENCH_SECONDS}s --latency --timeout 10s -s bench/post.lua\`, for
   c = $CONNS_LIST connections, with a Lua script that sets method POST, the body
   \`{"model":"$MODEL","messages":[{"role":"user","content":"hi"}]}\` (plus \`"stream":true\` for SSE)
@@ -340,7 +459,8 @@ translation section comes from \`cargo bench -p relaygate-transform\` and is kep
   Keep-alive connections; an SSE request counts as done when its whole stream has arrived.
 - Each point was run **$BENCH_RUNS** time(s) after an untimed ${BENCH_WARMUP_SECONDS}s warm-up per case and
   target; the tables show the **median** over runs of each metric (requests/s, p50, p99) separately.
-- Ratios are gateway ÷ direct: below 1 for requests/s, or above 1 for p50, is the gateway's cost.
+- Ratios are gateway ÷ nginx: below 1 for requests/s, or above 1 for CPU per request or p50, is
+  what relaygate costs beyond a proxy that does nothing.
 - **Time to first event:** a second mock with \`--gap-ms 5 --deltas 20\` (events 5 ms apart) behind a
   second channel (model \`$SLOW_MODEL\`). \`bench/ttfe.py\` sends $BENCH_TTFE_N streamed requests each direct
   and through the gateway, sequentially and alternating, each on a new connection (TCP connect not
@@ -360,9 +480,10 @@ $TABLES
 ## Caveats
 
 The machine is shared and noisy (other jobs may run on it during the benchmark), and wrk, the
-mock and the gateway all compete for the same $NPROC CPUs, so absolute numbers vary between runs
-and machines: the gateway/direct **ratios** and the gateway − direct differences matter more than
-the absolute requests/s and latencies. Only loopback (127.0.0.1) traffic is involved.
+mocks and the proxies share $NPROC CPUs (pinned as above), so absolute numbers vary between runs
+and machines: the gateway/nginx **ratios** and the CPU per request matter more than the absolute
+requests/s and latencies. CPU time is read in clock ticks (1/$CLK_TCK s), so points with few
+requests are coarse. Only loopback (127.0.0.1) traffic is involved.
 
 The gateway does real work per request that the mock does not: token hashing and lookup,
 routing and limits, a held first frame for soft-error detection, usage extraction, and a log row

@@ -7,7 +7,7 @@
 
 use axum::extract::State;
 use relaygate_store::{Bucket, GroupBy, MAX_PRICE_TABLE, PRICE_TABLE_SETTING, StatsQuery};
-use relaygate_tokens::{ModelPrice, PriceTable, TierPrices};
+use relaygate_tokens::{ModelPrice, PriceTable, TierPrices, dollars_per_million as dollars};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -21,10 +21,6 @@ const UNPRICED_WINDOW_MS: i64 = 30 * 86_400_000;
 
 /// Prices go out as exact decimal strings, so no float rounds a price on its way to the
 /// dashboard.
-fn dollars(micro: u64) -> String {
-    relaygate_tokens::dollars_per_million(micro)
-}
-
 fn prices_json(p: &TierPrices) -> Value {
     json!({
         "input": dollars(p.input), "output": dollars(p.output),
@@ -118,6 +114,7 @@ pub(crate) async fn put_prices(
     JsonBody(body): JsonBody<PricesInput>,
 ) -> Result<Json> {
     let store = st.gateway.store();
+    let mut stored_models = 0;
     if body.table.trim().is_empty() {
         store.delete_setting(PRICE_TABLE_SETTING.to_owned()).await?;
     } else {
@@ -135,12 +132,12 @@ pub(crate) async fn put_prices(
                 "the price table prices no model (send an empty table to remove it)",
             ));
         }
+        stored_models = table.len();
         store
-            .set_setting(PRICE_TABLE_SETTING.to_owned(), body.table.clone())
+            .set_setting(PRICE_TABLE_SETTING.to_owned(), body.table)
             .await?;
     }
     st.gateway.reload_prices().await?;
-    let stored_models = PriceTable::from_toml(&body.table).map_or(0, |t| t.len());
     tracing::info!(stored_models, "price table saved");
     Ok(axum::Json(json!({
         "stored_models": stored_models,

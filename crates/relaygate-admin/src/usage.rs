@@ -37,18 +37,9 @@ fn usd(micro: i64) -> String {
     format!("{sign}{}.{:06}", m / 1_000_000, m % 1_000_000)
 }
 
-/// `YYYY-MM-DD` of the UTC day starting at `ms`.
+/// `YYYY-MM-DD` of the UTC day starting at `ms` (the calendar budgets use).
 fn utc_date(ms: i64) -> String {
-    // Days since 1970-01-01 to a civil date (proleptic Gregorian), by 400-year eras.
-    let days = ms.div_euclid(DAY_MS) + 719_468;
-    let era = days.div_euclid(146_097);
-    let doe = days.rem_euclid(146_097);
-    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
+    let (year, month, day) = relaygate_proxy::utc_date(ms);
     format!("{year:04}-{month:02}-{day:02}")
 }
 

@@ -26,6 +26,11 @@ pub struct RequestPeek {
     pub service_tier: Option<String>,
     /// Whether `stream_options.include_usage` is `true` (OpenAI Chat).
     pub include_usage: bool,
+    /// The output limit the request sets, whichever protocol's field holds it:
+    /// `max_completion_tokens` or `max_tokens` (Chat, Anthropic), `max_output_tokens`
+    /// (Responses), `generationConfig.maxOutputTokens` (Gemini). A value that is not a
+    /// non-negative integer counts as unset.
+    pub output_limit: Option<u64>,
 }
 
 #[derive(Deserialize)]
@@ -38,6 +43,30 @@ struct PeekWire<'a> {
     service_tier: Option<&'a RawValue>,
     #[serde(borrow, default)]
     stream_options: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    max_completion_tokens: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    max_tokens: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    max_output_tokens: Option<&'a RawValue>,
+    #[serde(borrow, default, rename = "generationConfig")]
+    generation_config: Option<&'a RawValue>,
+}
+
+/// A raw value as a token count, when it is a non-negative integer.
+fn count_of(raw: Option<&RawValue>) -> Option<u64> {
+    raw.and_then(|r| serde_json::from_str::<u64>(r.get()).ok())
+}
+
+/// `generationConfig.maxOutputTokens`, however loosely `generationConfig` is written.
+fn gemini_output_limit(raw: Option<&RawValue>) -> Option<u64> {
+    #[derive(Deserialize)]
+    struct Config<'a> {
+        #[serde(borrow, default, rename = "maxOutputTokens")]
+        max_output_tokens: Option<&'a RawValue>,
+    }
+    let cfg: Config<'_> = serde_json::from_str(raw?.get()).ok()?;
+    count_of(cfg.max_output_tokens)
 }
 
 /// `stream_options.include_usage`, however loosely the client wrote `stream_options`.
@@ -169,6 +198,10 @@ pub fn peek_request(body: &[u8]) -> Result<RequestPeek, Error> {
             .service_tier
             .and_then(|r| serde_json::from_str::<String>(r.get()).ok()),
         include_usage: include_usage(wire.stream_options),
+        output_limit: count_of(wire.max_completion_tokens)
+            .or_else(|| count_of(wire.max_tokens))
+            .or_else(|| count_of(wire.max_output_tokens))
+            .or_else(|| gemini_output_limit(wire.generation_config)),
     })
 }
 
@@ -216,6 +249,13 @@ pub fn with_include_usage(body: &[u8]) -> Result<Option<Vec<u8>>, Error> {
     if peek_request(body)?.include_usage {
         return Ok(None);
     }
+    set_include_usage(body).map(Some)
+}
+
+/// Returns an OpenAI Chat body with `stream_options.include_usage` set to `true`, keeping the
+/// other stream options and every other byte, for a caller that already knows it is unset
+/// (one parse fewer than [`with_include_usage`]).
+pub fn set_include_usage(body: &[u8]) -> Result<Vec<u8>, Error> {
     replace_top_level(body, "stream_options", |old| {
         let mut opts = match old.map(serde_json::from_str::<serde_json::Value>) {
             Some(Ok(serde_json::Value::Object(m))) => m,
@@ -224,7 +264,6 @@ pub fn with_include_usage(body: &[u8]) -> Result<Option<Vec<u8>>, Error> {
         opts.insert("include_usage".into(), serde_json::Value::Bool(true));
         serde_json::to_string(&opts).map_err(|e| Error::InvalidJson(e.to_string()))
     })
-    .map(Some)
 }
 
 /// Replaces the value of the top-level `key` by what `value` makes of the old one (raw JSON),
@@ -338,6 +377,36 @@ mod tests {
         // A service_tier or stream_options of another type is ignored, not an error.
         let p = peek_request(br#"{"model":"m","service_tier":3,"stream_options":"x"}"#).unwrap();
         assert_eq!((p.service_tier, p.include_usage), (None, false));
+    }
+
+    #[test]
+    fn output_limits_of_every_protocol_and_hostile_values() {
+        let limit = |b: &str| peek_request(b.as_bytes()).unwrap().output_limit;
+        assert_eq!(limit(r#"{"model":"m","max_tokens":32}"#), Some(32));
+        assert_eq!(
+            limit(r#"{"model":"m","max_tokens":32,"max_completion_tokens":64}"#),
+            Some(64)
+        );
+        assert_eq!(limit(r#"{"model":"m","max_output_tokens":5}"#), Some(5));
+        assert_eq!(
+            limit(r#"{"contents":[],"generationConfig":{"maxOutputTokens":7}}"#),
+            Some(7)
+        );
+        assert_eq!(limit(r#"{"model":"m"}"#), None);
+        // Not a non-negative integer: unset, and never an error for the whole request.
+        for hostile in [
+            r#"{"model":"m","max_tokens":-1}"#,
+            r#"{"model":"m","max_tokens":"100"}"#,
+            r#"{"model":"m","max_tokens":1.5}"#,
+            r#"{"model":"m","max_tokens":99999999999999999999999}"#,
+            r#"{"model":"m","generationConfig":"x"}"#,
+            r#"{"model":"m","generationConfig":{"maxOutputTokens":null}}"#,
+        ] {
+            assert_eq!(limit(hostile), None, "{hostile}");
+        }
+        // set_include_usage adds the option without a check of its own.
+        let out = set_include_usage(br#"{"model":"m","stream":true}"#).unwrap();
+        assert!(peek_request(&out).unwrap().include_usage);
     }
 
     #[test]

@@ -1,22 +1,8 @@
 //! Calendar periods, money arithmetic and reservation estimates for budgets. Periods are UTC.
 
-use relaygate_protocol::Protocol;
-
-/// The output a reservation assumes when the request sets no output limit.
+/// The output a reservation assumes when the request sets no output limit (the request's
+/// limit comes from `relaygate_protocol::peek`).
 pub(crate) const DEFAULT_OUTPUT_CAP: u64 = 8_192;
-
-/// The output limit a request sets: `max_tokens` (Anthropic, Chat), `max_completion_tokens`
-/// (Chat), `max_output_tokens` (Responses), `generationConfig.maxOutputTokens` (Gemini).
-pub(crate) fn max_output_tokens(protocol: Protocol, body: &[u8]) -> Option<u64> {
-    let v: serde_json::Value = serde_json::from_slice(body).ok()?;
-    let get = |p: &str| v.pointer(p).and_then(serde_json::Value::as_u64);
-    match protocol {
-        Protocol::Anthropic => get("/max_tokens"),
-        Protocol::OpenAiChat => get("/max_completion_tokens").or_else(|| get("/max_tokens")),
-        Protocol::OpenAiResponses => get("/max_output_tokens"),
-        Protocol::Gemini => get("/generationConfig/maxOutputTokens"),
-    }
-}
 
 /// Longest name used as is in a budget counter key; longer ones are replaced by their SHA-256
 /// so every key fits the store's 191-byte key column.
@@ -75,6 +61,11 @@ pub(crate) fn usd(micro: i64) -> String {
     } else {
         format!("{sign}${}.{:06}", m / 1_000_000, m % 1_000_000)
     }
+}
+
+/// `(year, month, day)` of the UTC day containing `unix_ms` (negative before 1970).
+pub fn utc_date(unix_ms: i64) -> (i64, u32, u32) {
+    civil_from_days(unix_ms.div_euclid(86_400_000))
 }
 
 /// Days since 1970-01-01 to (year, month, day), proleptic Gregorian (Howard Hinnant's method).

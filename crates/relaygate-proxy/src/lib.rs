@@ -37,6 +37,7 @@ mod server;
 mod table;
 mod upstream;
 
+pub use budget::utc_date;
 pub use clock::Clock;
 pub use config::{
     Budgets, ChannelBudget, ClientLimits, CooldownConfig, ProxyConfig, RoutingConfig, Timeouts,

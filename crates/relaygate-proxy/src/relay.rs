@@ -415,9 +415,7 @@ impl RelayStream {
             let (usage, text_bytes) = sse.usage();
             log.usage = usage.or(log.usage);
             log.answer_text_bytes = text_bytes;
-            if log.requested_tier.is_none() {
-                log.requested_tier = sse.usage.service_tier();
-            }
+            log.reported_tier = sse.usage.service_tier();
         }
         if let Some(scan) = &self.scan {
             log.usage = scan.finish().or(log.usage);

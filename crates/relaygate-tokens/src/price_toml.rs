@@ -92,7 +92,7 @@ fn write_model(out: &mut String, name: &str, p: &ModelPrice, aliases: &[&str]) {
 fn write_prices(out: &mut String, p: &TierPrices, inherit: Option<&TierPrices>) {
     let mut field = |k: &str, v: u64, implied: u64| {
         if v != implied {
-            let _ = writeln!(out, "{k} = {}", dollars(v));
+            let _ = writeln!(out, "{k} = {}", dollars_per_million(v));
         }
     };
     match inherit {
@@ -125,10 +125,6 @@ fn write_prices(out: &mut String, p: &TierPrices, inherit: Option<&TierPrices>) 
 /// Micro-dollars per million tokens (as [`TierPrices`] holds them) as dollars per million,
 /// exact and as short as possible (`0.075`, `3`, `1.25`): the form the price table is written in.
 pub fn dollars_per_million(micro: u64) -> String {
-    dollars(micro)
-}
-
-fn dollars(micro: u64) -> String {
     decimal(micro, 1_000_000, 6)
 }
 
@@ -170,10 +166,10 @@ mod tests {
 
     #[test]
     fn decimals_are_exact_and_short() {
-        assert_eq!(dollars(3_000_000), "3");
-        assert_eq!(dollars(75_000), "0.075");
-        assert_eq!(dollars(1), "0.000001");
-        assert_eq!(dollars(1_250_000), "1.25");
+        assert_eq!(dollars_per_million(3_000_000), "3");
+        assert_eq!(dollars_per_million(75_000), "0.075");
+        assert_eq!(dollars_per_million(1), "0.000001");
+        assert_eq!(dollars_per_million(1_250_000), "1.25");
         assert_eq!(permille(500), "0.5");
         assert_eq!(permille(2_000), "2");
     }

@@ -83,6 +83,7 @@ async fn generate(gw: Arc<Inner>, req: Request<Incoming>, route: Route, path: St
         model: String::new(),
         stream: route.path_stream,
         include_usage: false,
+        output_limit: None,
         route,
         token,
         guard,

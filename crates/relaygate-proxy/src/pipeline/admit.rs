@@ -189,6 +189,7 @@ pub(super) async fn admit(call: &mut Call) -> Result<Candidates, Resp> {
             Ok(peek) => {
                 call.stream = peek.stream && call.route.op == Operation::Generate;
                 call.include_usage = peek.include_usage;
+                call.output_limit = peek.output_limit;
                 call.guard.requested_tier = peek
                     .service_tier
                     .as_deref()
@@ -337,22 +338,25 @@ async fn reserve(
 /// The most this request can cost, micro-dollars: its input counted locally plus its output
 /// limit (or [`crate::budget::DEFAULT_OUTPUT_CAP`]), at the dearest price among the models the
 /// candidates would send. 0 when none of them has a price.
-async fn reservation(call: &Call, candidates: &super::plan::Candidates) -> i64 {
+async fn reservation(call: &mut Call, candidates: &super::plan::Candidates) -> i64 {
     let (protocol, model, body) = (call.protocol, call.model.clone(), call.body.clone());
     let by_bytes = relaygate_tokens::estimate_tokens_from_bytes(call.body.len() as u64);
     // Counting is bounded like the end's: a large body is estimated from its size.
     let input = if body.len() > super::finish::MAX_COUNTED_BODY {
         by_bytes
     } else {
-        tokio::task::spawn_blocking(move || {
+        let counted = tokio::task::spawn_blocking(move || {
             relaygate_tokens::count_request(protocol, &model, &body).map(|c| c.tokens)
         })
         .await
         .ok()
-        .and_then(Result::ok)
-        .unwrap_or(by_bytes)
+        .and_then(Result::ok);
+        // Kept: an answer without usage is billed from this count, not a second one.
+        call.guard.counted_input = counted;
+        counted.unwrap_or(by_bytes)
     };
-    let output = crate::budget::max_output_tokens(call.protocol, &call.body)
+    let output = call
+        .output_limit
         .unwrap_or(crate::budget::DEFAULT_OUTPUT_CAP);
     let usage = relaygate_tokens::Usage {
         input,

@@ -17,7 +17,7 @@ use relaygate_detect::{
     classify_http, classify_transport, probe_body,
 };
 use relaygate_protocol::Protocol;
-use relaygate_protocol::peek::{rewrite_model, with_include_usage};
+use relaygate_protocol::peek::{rewrite_model, set_include_usage};
 use relaygate_tokens::{JsonUsageScan, Usage, usage_from_json};
 use relaygate_transform::{
     RequestOptions, ResponseOptions, convert_request, convert_response_with_tool_names,
@@ -103,14 +103,11 @@ pub(super) fn prepare(
             (call.path.clone(), Bytes::from(b))
         };
         // A Chat stream reports usage only when asked: ask, so that it can be billed.
-        let mut strip_usage_chunk = false;
-        if call.protocol == Protocol::OpenAiChat
-            && call.stream
-            && !call.include_usage
-            && let Some(b) = with_include_usage(&body).map_err(|e| e.to_string())?
-        {
-            body = Bytes::from(b);
-            strip_usage_chunk = true;
+        // `include_usage` comes from the peek: the body is not parsed again to check it.
+        let strip_usage_chunk =
+            call.protocol == Protocol::OpenAiChat && call.stream && !call.include_usage;
+        if strip_usage_chunk {
+            body = Bytes::from(set_include_usage(&body).map_err(|e| e.to_string())?);
         }
         return Ok(Outgoing {
             path,

@@ -47,6 +47,11 @@ pub(crate) struct RequestGuard {
     protocol: Protocol,
     /// The service tier the request asked for, billed when the answer names none.
     pub requested_tier: Option<ServiceTier>,
+    /// The service tier a stream reported without (or before) its usage.
+    pub reported_tier: Option<ServiceTier>,
+    /// The request's input counted at admission (for a budget's reservation), reused when the
+    /// answer has no usage.
+    pub counted_input: Option<u64>,
     /// Bytes of answer text delivered (text, reasoning, tool arguments), for estimating the
     /// output of an answer without usage.
     pub answer_text_bytes: u64,
@@ -93,6 +98,8 @@ impl RequestGuard {
             counted_body: None,
             protocol,
             requested_tier: None,
+            reported_tier: None,
+            counted_input: None,
             answer_text_bytes: 0,
             cut: false,
             reserved_micro_usd: 0,
@@ -144,6 +151,9 @@ impl RequestGuard {
     /// The request's input tokens counted locally (a small body through the tokenizer, a
     /// large one from its size).
     fn input_estimate(&self) -> u64 {
+        if let Some(n) = self.counted_input {
+            return n;
+        }
         let model = self.row.model_requested.as_str();
         match &self.counted_body {
             Some(body) => count_request(self.protocol, model, body)
@@ -212,6 +222,7 @@ impl RequestGuard {
             .unwrap_or_else(|| self.row.model_requested.clone());
         let tier = u
             .service_tier
+            .or(self.reported_tier)
             .or(self.requested_tier)
             .unwrap_or(ServiceTier::Standard);
         if tier == ServiceTier::Unknown {

@@ -98,6 +98,8 @@ pub(crate) struct Call {
     stream: bool,
     /// The client asked for the usage chunk of a Chat stream (`stream_options.include_usage`).
     include_usage: bool,
+    /// The output limit the request sets (for a budget's reservation).
+    output_limit: Option<u64>,
     token: TokenEntry,
     guard: RequestGuard,
 }

@@ -359,7 +359,7 @@ async fn reservations_keep_a_budget_across_two_instances() {
     use std::sync::Arc;
 
     use relaygate_proxy::{Gateway, Server};
-    use relaygate_store::{SqliteStore, Store, TokenLimits, TokenSpec};
+    use relaygate_store::{SqliteStore, Store};
 
     let mock = MockUpstream::start().await.unwrap();
     // Slow answers, so that all 50 requests are in flight together.
@@ -385,27 +385,14 @@ async fn reservations_keep_a_budget_across_two_instances() {
     for i in 0..2 {
         let store: Arc<dyn Store> = Arc::new(SqliteStore::open(db.clone()).unwrap());
         if i == 0 {
-            store
-                .upsert_channel(channel(
-                    "a",
-                    Protocol::Anthropic,
-                    &mock.url(),
-                    &["k"],
-                    &["m-anthropic"],
-                ))
-                .await
-                .unwrap();
-            store
-                .upsert_token(TokenSpec {
-                    name: "test".to_owned(),
-                    token_hash: relaygate_proxy::auth::hash_token(TOKEN),
-                    hint: relaygate_proxy::auth::mask(TOKEN),
-                    enabled: true,
-                    expires_at_ms: None,
-                    limits: TokenLimits::default(),
-                })
-                .await
-                .unwrap();
+            let a = channel(
+                "a",
+                Protocol::Anthropic,
+                &mock.url(),
+                &["k"],
+                &["m-anthropic"],
+            );
+            seed(&store, vec![a]).await;
         }
         let gw = Gateway::new(config.clone(), Arc::clone(&store))
             .await

@@ -98,6 +98,24 @@ pub fn fast_config() -> ProxyConfig {
     c
 }
 
+/// Stores `channels` and the client token `test` (plaintext [`TOKEN`]).
+pub async fn seed(store: &Arc<dyn Store>, channels: Vec<ChannelSpec>) {
+    for c in channels {
+        store.upsert_channel(c).await.unwrap();
+    }
+    store
+        .upsert_token(TokenSpec {
+            name: "test".to_owned(),
+            token_hash: relaygate_proxy::auth::hash_token(TOKEN),
+            hint: relaygate_proxy::auth::mask(TOKEN),
+            enabled: true,
+            expires_at_ms: None,
+            limits: TokenLimits::default(),
+        })
+        .await
+        .unwrap();
+}
+
 impl Env {
     pub async fn start(channels: Vec<ChannelSpec>) -> Env {
         Self::start_with(channels, fast_config()).await
@@ -105,20 +123,7 @@ impl Env {
 
     pub async fn start_with(channels: Vec<ChannelSpec>, config: ProxyConfig) -> Env {
         let store: Arc<dyn Store> = Arc::new(SqliteStore::open(temp_db()).unwrap());
-        for c in channels {
-            store.upsert_channel(c).await.unwrap();
-        }
-        store
-            .upsert_token(TokenSpec {
-                name: "test".to_owned(),
-                token_hash: relaygate_proxy::auth::hash_token(TOKEN),
-                hint: relaygate_proxy::auth::mask(TOKEN),
-                enabled: true,
-                expires_at_ms: None,
-                limits: TokenLimits::default(),
-            })
-            .await
-            .unwrap();
+        seed(&store, channels).await;
         let gateway = Gateway::new(config, Arc::clone(&store)).await.unwrap();
         let server = Server::start("127.0.0.1:0".parse().unwrap(), gateway.clone())
             .await
